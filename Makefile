@@ -1,0 +1,68 @@
+# News discourse analysis: `make report` runs every notebook on the seeds, `make test` checks everything.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PARAMS ?= notebooks/params/seeds.yaml
+STAMP := $(VENV)/.installed
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: help install report corpus topics actors sentiment summary test test-unit test-integration \
+        test-notebooks lab bench distill lint lock clean verify
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_ -]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip==25.3"
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+install: $(STAMP) ## create .venv (Python 3.11) and install the pinned dependencies
+
+report: $(STAMP) ## run every notebook on the corpus of PARAMS (default: the seeds) into outputs/<run>/
+	$(PY) -m analysis run --params $(PARAMS)
+
+corpus topics actors sentiment summary: $(STAMP) ## run the pipeline up to this stage (unchanged stages are reused)
+	$(PY) -m analysis run --params $(PARAMS) --until $@
+
+verify: $(STAMP) ## recompute the table hashes of the default run and compare with its manifest
+	$(PY) -m analysis verify outputs/$$($(PY) -c "from analysis.params import load_params; print(load_params('$(PARAMS)').run_name)")
+
+test: $(STAMP) ## unit + integration tests, then nbval over every notebook (network blocked)
+	$(PY) -m pytest tests -q
+	$(MAKE) --no-print-directory test-notebooks
+
+test-unit: $(STAMP) ## fast unit tests only
+	$(PY) -m pytest tests/unit -q
+
+test-notebooks: $(STAMP) ## execute every source notebook with nbval (outputs go to a temporary folder)
+	tmp=$$(mktemp -d) && ANALYSIS_OUTPUTS_DIR=$$tmp $(PY) -m pytest -p no:cacheprovider --nbval-lax \
+	  --nbval-sanitize-with notebooks/nbval_sanitize.cfg notebooks/*.ipynb -q; rc=$$?; rm -rf $$tmp; exit $$rc
+
+lab: $(STAMP) ## open JupyterLab with the project's kernel registered as "news-analysis"
+	$(PY) -m ipykernel install --sys-prefix --name news-analysis --display-name "Python (news-analysis)"
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+bench: $(STAMP) ## benchmark every stage at 1k and 10k documents (not part of the tests)
+	$(PY) -m bench.run
+
+distill: $(STAMP) ## build the fast model2vec embedding model from the installed MiniLM (offline)
+	$(PY) -m analysis distill
+
+lint: $(STAMP) ## ruff over the package and tests
+	$(VENV)/bin/ruff check analysis tests bench tools
+
+lock: ## rewrite requirements.lock from the current .venv
+	$(PY) -m pip freeze --exclude-editable | sed 's/^torch==2.13.0+cpu/torch==2.13.0/' \
+	  | grep -v news-discourse > requirements.lock.new && mv requirements.lock.new requirements.lock
+
+clean: ## remove outputs (keeps .venv and the caches)
+	rm -rf outputs/*/ outputs/.[!.]*

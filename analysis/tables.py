@@ -1,0 +1,80 @@
+"""Reading and writing the documented tables that stages exchange.
+
+Every table is written twice, atomically: Parquet for the pipeline and CSV for people. Nested values
+(lists, dicts) are stored as JSON text so both files carry the same content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["write_table", "read_table", "table_sha256"]
+
+
+def _jsonify(value):
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, dict, tuple)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=isinstance(value, dict))
+    return value
+
+
+def _plain(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.reset_index(drop=True).copy()
+    for col in out.columns:
+        if out[col].dtype == object and len(out) and out[col].map(
+                lambda v: isinstance(v, (list, dict, tuple, np.ndarray))).any():
+            out[col] = out[col].map(_jsonify)
+    return out
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_table(df: pd.DataFrame, folder: Path, name: str, columns: list[str] | None = None) -> Path:
+    """Write ``df`` as ``<folder>/<name>.parquet`` and ``<folder>/<name>.csv``.
+
+    Args:
+        df: the table.
+        folder: the run's ``tables/`` folder.
+        name: the table's contract name (e.g. ``segments``).
+        columns: the contract columns; an empty frame still gets them, and a missing one is an error.
+    """
+    if columns is not None:
+        missing = [c for c in columns if c not in df.columns]
+        if missing and len(df):
+            raise ValueError(f"table {name} lacks contract column(s) {missing}")
+        for c in missing:
+            df = df.assign(**{c: pd.Series(dtype=object)})
+        df = df[columns + [c for c in df.columns if c not in columns]]
+    out = _plain(df)
+    pq = folder / f"{name}.parquet"
+    _atomic_write(pq, lambda p: out.to_parquet(p, index=False))
+    _atomic_write(folder / f"{name}.csv", lambda p: out.to_csv(p, index=False, lineterminator="\n"))
+    return pq
+
+
+def read_table(folder: Path, name: str) -> pd.DataFrame:
+    """Read ``<folder>/<name>.parquet``, with an error that says which stage makes it."""
+    path = folder / f"{name}.parquet"
+    if not path.exists():
+        from analysis.errors import StageError
+
+        raise StageError(f"table '{name}' not found at {path}; run the stage that writes it first "
+                         "(make report, or the notebooks in order)")
+    return pd.read_parquet(path)
+
+
+def table_sha256(path: Path) -> str:
+    """Hex sha256 of a table file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,170 @@
+"""Corpus layer on tiny inline data: each format, cleaning, offsets, duplicates."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from analysis.corpus import (
+    build_documents_table,
+    clean_documents,
+    clean_text,
+    find_duplicates,
+    load_corpus,
+    segment_documents,
+)
+from analysis.errors import CorpusError
+from analysis.params import CorpusParams
+
+ARTICLE = "NATO meets in Brussels\n\nThe Alliance met on Monday. Russia was discussed.\n"
+
+
+def _folder(tmp_path, files: dict[str, bytes | str]):
+    for name, data in files.items():
+        p = tmp_path / name
+        p.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    return tmp_path
+
+
+def test_folder_title_is_first_nonempty_line(tmp_path):
+    _folder(tmp_path, {"a.txt": "\n\n  " + ARTICLE, "b.txt": "Second title\nBody here."})
+    c = load_corpus(CorpusParams(), tmp_path)
+    assert list(c.documents["doc_id"]) == ["a", "b"]
+    assert list(c.documents["title"]) == ["NATO meets in Brussels", "Second title"]
+
+
+def test_folder_metadata_fills_only_known_fields(tmp_path):
+    _folder(tmp_path, {"a.txt": ARTICLE, "metadata.csv": "doc_id,title,source,published,url\na,,Reuters,2022-03-01,\n"})
+    c = load_corpus(CorpusParams(), tmp_path)
+    row = c.documents.iloc[0]
+    assert (row["title"], row["source"], row["published"]) == ("NATO meets in Brussels", "Reuters", "2022-03-01")
+
+
+def test_csv_with_joined_text_columns_date_and_source(tmp_path):
+    f = tmp_path / "c.csv"
+    f.write_text("id,title,desc,Date,Site\n1,Kyiv shelled,,03/01/2022,bbc.co.uk\n2,,,03/02/2022,rt.com\n"
+                 "3,Talks,More talks today,03/03/2022,tass.com\n4,broken row\n", encoding="utf-8")
+    p = CorpusParams(id_column="id", text_columns=("title", "desc"), date_column="Date",
+                     date_format="%m/%d/%Y", source_column="Site")
+    c = load_corpus(p, f)
+    assert list(c.documents["doc_id"]) == ["1", "3"]
+    assert c.documents.loc[1, "raw_text"] == "Talks\nMore talks today"
+    assert list(c.documents["published"]) == ["2022-03-01", "2022-03-03"]
+    assert list(c.documents["source"]) == ["bbc.co.uk", "tass.com"]
+    reasons = dict(zip(c.skipped["row"], c.skipped["reason"]))
+    assert reasons[3].startswith("empty text") and reasons[5].startswith("malformed row")
+
+
+def test_csv_missing_text_column_lists_columns(tmp_path):
+    f = tmp_path / "c.csv"
+    f.write_text("headline,body\nA,B\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"\['text'\] not found; columns present: \['headline', 'body'\]"):
+        load_corpus(CorpusParams(), f)
+
+
+def test_jsonl_and_parquet(tmp_path):
+    rows = [{"id": "x", "text": "First doc. It is short."}, {"id": "y", "text": "Second doc."}]
+    j = tmp_path / "c.jsonl"
+    j.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n", encoding="utf-8")
+    cj = load_corpus(CorpusParams(id_column="id"), j)
+    assert list(cj.documents["doc_id"]) == ["x", "y"]
+    assert cj.skipped["reason"].str.startswith("invalid JSON").tolist() == [True]
+    pq = tmp_path / "c.parquet"
+    pd.DataFrame(rows).to_parquet(pq)
+    cp = load_corpus(CorpusParams(id_column="id"), pq)
+    assert list(cp.documents["raw_text"]) == [r["text"] for r in rows]
+
+
+def test_bad_dates_error_names_rows_or_become_missing(tmp_path):
+    f = tmp_path / "c.csv"
+    f.write_text("text,d\nOne.,2022-01-01\nTwo.,yesterday\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="unparseable date.*yesterday"):
+        load_corpus(CorpusParams(date_column="d", date_format="%Y-%m-%d"), f)
+    c = load_corpus(CorpusParams(date_column="d", date_format="%Y-%m-%d", on_bad_date="missing"), f)
+    assert list(c.documents["published"]) == ["2022-01-01", ""]
+
+
+def test_encodings_and_binary_files(tmp_path):
+    _folder(tmp_path, {"latin.txt": "Caf\xe9 in M\xfcnchen\n".encode("latin-1"),
+                       "win.txt": "He said \x93yes\x94 \x96 twice\n".encode("latin-1"),
+                       "img.txt": b"\x89PNG\r\n\x1a\n\x00\x00", "notes.pdf": b"%PDF-1.4"})
+    c = load_corpus(CorpusParams(), tmp_path)
+    assert c.documents.set_index("doc_id").loc["latin", "raw_text"].startswith("Café in München")
+    assert "“yes”" in c.documents.set_index("doc_id").loc["win", "raw_text"]
+    assert {k.rsplit("/", 1)[-1]: v for k, v in c.encodings.items()} == {"latin.txt": "cp1252", "win.txt": "cp1252"}
+    reasons = sorted(c.skipped["reason"])
+    assert reasons == ["binary file (PNG)", "not a .txt file"]
+    with pytest.raises(CorpusError, match="img.txt: looks like a PNG"):
+        load_corpus(CorpusParams(on_binary_file="error"), tmp_path)
+
+
+def test_undecodable_bytes_name_file_and_offset(tmp_path):
+    _folder(tmp_path, {"bad.txt": b"ok text \x81\x9d more"})
+    with pytest.raises(CorpusError, match=r"bad.txt: cannot decode byte 0x81 at byte offset 8"):
+        load_corpus(CorpusParams(), tmp_path)
+
+
+def test_empty_folder_and_empty_files(tmp_path):
+    with pytest.raises(CorpusError, match="no .txt files"):
+        load_corpus(CorpusParams(), tmp_path)
+    _folder(tmp_path, {"e.txt": "", "w.txt": "  \n\t\n"})
+    with pytest.raises(CorpusError, match="no usable documents.*empty document"):
+        load_corpus(CorpusParams(), tmp_path)
+
+
+def test_duplicate_ids_error_or_suffix(tmp_path):
+    f = tmp_path / "c.csv"
+    f.write_text("id,text\n1,A.\n1,B.\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="duplicate document id.*1"):
+        load_corpus(CorpusParams(id_column="id"), f)
+    c = load_corpus(CorpusParams(id_column="id", on_duplicate_id="suffix"), f)
+    assert list(c.documents["doc_id"]) == ["1", "1__2"]
+
+
+def test_cleaning_keeps_every_removed_line_with_reason():
+    raw = ("Title here\n\nNATO headquarters in Brussels, Belgium\nimage: ©Cineberg | iStock\n\n"
+           "Body text with\u00a0odd   spacing.\n\nOAG Webinar\n\nLEAVE A REPLY\n\nPlease enter your comment!\n"
+           "Related Articles\nBack to top button\n")
+    text, removed = clean_text(raw)
+    assert [r for _, _, r in removed] == ["photo_caption", "image_credit", "trailing_widget", "comment_form",
+                                          "comment_form", "navigation", "navigation"]
+    assert text == "Title here\n\nBody text with odd spacing."
+
+
+def test_segment_offsets_point_into_cleaned_text():
+    docs = pd.DataFrame({"doc_id": ["d"], "raw_text": [
+        "Head line\nUS troops left Fort Bragg, N.C., on Feb. 3. They flew out. The Alliance grew.The end.\n"
+        "Key points:\n- First item: more troops.\n- Second item.\nStrategy | Description |\n---|---|\n"
+        "Teams | Units ready |\n"]})
+    docs, _ = clean_documents(docs)
+    seg = segment_documents(docs)
+    text = docs.loc[0, "text"]
+    assert all(text[s:e] == t for s, e, t in zip(seg["start"], seg["end"], seg["text"]))
+    sents = seg[seg["unit"] == "sentence"]["text"].tolist()
+    assert "US troops left Fort Bragg, N.C., on Feb. 3." in sents
+    assert "The Alliance grew." in sents and "The end." in sents
+    assert "- First item: more troops." in sents and "Teams | Units ready |" in sents
+    paras = seg[seg["unit"] == "paragraph"]["text"].tolist()
+    assert paras[-1] == "Strategy | Description |\n---|---|\nTeams | Units ready |"
+    assert seg["segment_id"].is_unique
+    table = build_documents_table(docs, seg)
+    assert table.loc[0, "n_paragraphs"] == 6 and table.loc[0, "n_sentences"] == len(sents)
+
+
+def test_duplicates_exact_near_and_similar():
+    import numpy as np
+
+    base = " ".join(f"word{i}" for i in range(60))
+    docs = pd.DataFrame({"doc_id": ["a", "b", "c", "d"],
+                         "text": [base, base, base.replace("word59", "other"), "unrelated words only here"]})
+    d = find_duplicates(docs, near_threshold=0.8)
+    kinds = {(a, b): k for a, b, k in zip(d["doc_a"], d["doc_b"], d["kind"])}
+    assert kinds == {("a", "b"): "exact", ("a", "c"): "near", ("b", "c"): "near"}
+    sents = pd.DataFrame({"doc_id": ["a", "d"], "segment_id": ["a:s0", "d:s0"],
+                          "text": ["one two three four five six seven eight"] * 2})
+    vecs = np.array([[1.0, 0.0], [0.95, 0.1]], dtype=np.float32)
+    d2 = find_duplicates(docs, 0.8, sents, vecs, similar_threshold=0.9)
+    row = d2[(d2["doc_a"] == "a") & (d2["doc_b"] == "d")].iloc[0]
+    assert row["kind"] == "similar" and row["evidence_a"] == "a:s0"

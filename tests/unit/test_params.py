@@ -1,0 +1,55 @@
+"""The parameters model: unknown keys and out-of-range values are errors that name them."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis.errors import ParameterError
+from analysis.params import Params, load_params, validate_params
+
+
+def test_default_file_validates_and_is_frozen():
+    p = load_params()
+    assert p.run_name == "seeds" and p.corpus.path == "seeds"
+    with pytest.raises(Exception):
+        p.seed = 1  # frozen
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(ParameterError, match=r"unknown parameter 'topics.unitt'"):
+        validate_params({"topics": {"unitt": "sentence"}})
+
+
+def test_out_of_range_names_parameter_allowed_and_value():
+    with pytest.raises(ParameterError, match=r"'embeddings.batch_size'.*>= 1.*got 0"):
+        validate_params({"embeddings": {"batch_size": 0}})
+    with pytest.raises(ParameterError, match=r"'topics.unit'.*'auto', 'document', 'paragraph' or 'sentence'.*got 'word'"):
+        validate_params({"topics": {"unit": "word"}})
+
+
+def test_thresholds_must_be_ordered():
+    with pytest.raises(ParameterError, match="negative_threshold"):
+        validate_params({"sentiment": {"positive_threshold": 0.1, "negative_threshold": 0.2}})
+
+
+def test_overrides_merge_and_revalidate(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("run_name: x\ntopics:\n  unit: document\n")
+    p = load_params(f, {"topics": {"reduce_outliers": False}})
+    assert (p.topics.unit, p.topics.reduce_outliers) == ("document", False)
+    assert p.with_overrides({"seed": 7}).seed == 7
+    with pytest.raises(ParameterError, match="parameters file not found"):
+        load_params(tmp_path / "missing.yaml")
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    f = tmp_path / "evil.yaml"
+    f.write_text("run_name: !!python/object/apply:os.system ['echo hacked']\n")
+    with pytest.raises(ParameterError, match="not valid YAML"):
+        load_params(f)
+
+
+def test_section_hash_changes_only_with_its_sections():
+    a, b = Params(), Params.model_validate({"topics": {"unit": "sentence"}})
+    assert a.section_hash("corpus") == b.section_hash("corpus")
+    assert a.section_hash("topics") != b.section_hash("topics")
