@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -9,7 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["document_lengths"]
+__all__ = ["document_lengths", "topic_terms", "topic_sizes", "topic_map", "document_topic_heatmap",
+           "topic_hierarchy", "topics_over_time"]
 
 
 def _short(label: str, n: int = 28) -> str:
@@ -38,5 +41,128 @@ def document_lengths(documents: pd.DataFrame) -> plt.Figure:
         ax.axvline(med, color="k", lw=1, ls="--")
         ax.text(med, ax.get_ylim()[1] * 0.95, f" median {med:.0f}", fontsize=8)
     ax.set_title(f"Document lengths ({len(documents):,} documents)")
+    fig.tight_layout()
+    return fig
+
+
+def _topic_names(topics: pd.DataFrame) -> dict[int, str]:
+    return {int(t): f"{t}: {_short(lbl, 40)}" for t, lbl in zip(topics["topic"], topics["label"])}
+
+
+def topic_terms(topics: pd.DataFrame, max_topics: int = 12) -> plt.Figure:
+    """Top terms of each topic with their weights, one panel per topic."""
+    import json
+
+    shown = topics[topics["topic"] != -1].head(max_topics)
+    n = max(len(shown), 1)
+    cols = min(3, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows), squeeze=False)
+    for ax, (_, r) in zip(axes.flat, shown.iterrows()):
+        terms = r["top_terms"] if not isinstance(r["top_terms"], str) else json.loads(r["top_terms"])
+        terms = list(terms)[:10][::-1]
+        ax.barh([t["term"] for t in terms], [t["weight"] for t in terms], color="#55A868")
+        ax.set_title(_short(f"{r['topic']}: {r['label']}", 45), fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(shown):]:
+        ax.axis("off")
+    fig.suptitle("Top terms per topic (KeyBERTInspired + MMR weights)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def topic_sizes(topics: pd.DataFrame) -> plt.Figure:
+    """Units per topic (outliers in grey)."""
+    names = _topic_names(topics)
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(topics) + 1.2))
+    colors = ["#BBBBBB" if t == -1 else "#4C72B0" for t in topics["topic"]]
+    ax.barh([names[t] for t in topics["topic"]], topics["size"], color=colors)
+    ax.invert_yaxis()
+    ax.set_xlabel("units")
+    ax.set_title("Topic sizes")
+    ax.tick_params(labelsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def topic_map(coords: np.ndarray, segment_topics: pd.DataFrame, topics: pd.DataFrame) -> plt.Figure:
+    """2-D map of the units (PCA of the clustering space), coloured by topic."""
+    names = _topic_names(topics)
+    fig, ax = plt.subplots(figsize=(7, 5))
+    cmap = plt.get_cmap("tab20")
+    for i, t in enumerate(sorted(segment_topics["topic"].unique())):
+        m = (segment_topics["topic"] == t).to_numpy()
+        ax.scatter(coords[m, 0], coords[m, 1], s=12 if len(coords) < 2000 else 3,
+                   color="#BBBBBB" if t == -1 else cmap(i % 20), label=names.get(int(t), str(t)), alpha=0.8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"Units coloured by topic ({len(coords):,} units)")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def document_topic_heatmap(document_topics: pd.DataFrame, topics: pd.DataFrame, max_docs: int = 40) -> plt.Figure:
+    """Share of each document's units per topic (the largest documents when there are many)."""
+    m = document_topics.pivot_table(index="doc_id", columns="topic", values="share", fill_value=0.0)
+    if len(m) > max_docs:
+        keep = document_topics.groupby("doc_id")["units"].sum().sort_values(ascending=False, kind="stable")
+        m = m.loc[sorted(keep.index[:max_docs])]
+    names = _topic_names(topics)
+    fig, ax = plt.subplots(figsize=(1.1 * m.shape[1] + 3, 0.3 * m.shape[0] + 1.8))
+    im = ax.imshow(m.to_numpy(), cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    ax.set_yticks(range(len(m)), [_short(d, 24) for d in m.index], fontsize=7)
+    ax.set_xticks(range(m.shape[1]), [_short(names.get(int(t), str(t)), 22) for t in m.columns],
+                  rotation=40, ha="right", fontsize=7)
+    if m.size <= 400:
+        for (i, j), v in np.ndenumerate(m.to_numpy()):
+            if v > 0:
+                ax.text(j, i, f"{v:.0%}", ha="center", va="center", fontsize=6, color="k" if v < 0.6 else "w")
+    fig.colorbar(im, ax=ax, label="share of the document's units")
+    ax.set_title("Documents x topics")
+    fig.tight_layout()
+    return fig
+
+
+def topic_hierarchy(hierarchy: pd.DataFrame, topics: pd.DataFrame) -> plt.Figure:
+    """Dendrogram of topic merges (BERTopic's hierarchical_topics)."""
+    fig, ax = plt.subplots(figsize=(8, 0.4 * max(len(topics), 3) + 1.5))
+    leaves = [t for t in topics["topic"] if t != -1]
+    if len(hierarchy) == 0 or len(leaves) < 3:
+        ax.text(0.5, 0.5, f"{len(leaves)} topics: no hierarchy to draw (needs 3 or more)", ha="center")
+        ax.axis("off")
+        return fig
+    from scipy.cluster.hierarchy import dendrogram
+
+    ids = {t: i for i, t in enumerate(sorted(leaves))}
+    nxt = len(ids)
+    z = []
+    for _, r in hierarchy.sort_values("distance", kind="stable").iterrows():
+        a, b = ids[int(r["child_left_id"])], ids[int(r["child_right_id"])]
+        ids[int(r["parent_id"])] = nxt
+        nxt += 1
+        z.append([a, b, float(r["distance"]), 2])
+    names = _topic_names(topics)
+    dendrogram(np.array(z), orientation="left", ax=ax, labels=[names[t] for t in sorted(leaves)],
+               leaf_font_size=8, color_threshold=0)
+    ax.set_xlabel("distance between topics (c-TF-IDF)")
+    ax.set_title("Topic hierarchy")
+    fig.tight_layout()
+    return fig
+
+
+def topics_over_time(over_time: pd.DataFrame, topics: pd.DataFrame, max_topics: int = 10) -> plt.Figure:
+    """Share of units per topic per period."""
+    names = _topic_names(topics)
+    top = [t for t in topics["topic"] if t != -1][:max_topics]
+    piv = over_time.pivot_table(index="period", columns="topic", values="share", fill_value=0.0)
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for t in top:
+        if t in piv:
+            ax.plot(pd.to_datetime(piv.index), piv[t], marker="o", ms=3, label=names[t])
+    ax.set_ylabel("share of the period's units")
+    ax.set_title("Topics over time")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
+    fig.autofmt_xdate()
     fig.tight_layout()
     return fig

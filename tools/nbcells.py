@@ -37,4 +37,54 @@ result.write(run)''', []),
     ("code", 'display(Image(filename=run.save_figure(plots.document_lengths(result.documents), "document_lengths")))', []),
 ]
 
-NOTEBOOKS = {"01_corpus.ipynb": NB01}
+NB02 = [
+    ("md", "# 02 Topics: BERTopic on the corpus units\n\n"
+           "Fits a reproducible BERTopic model (every part explicit, see `analysis/topics.py`) on cached "
+           "MiniLM embeddings and writes `topics`, `segment_topics`, `document_topics`, `topic_quality`, "
+           "`topic_hierarchy` (and `topics_over_time` / `topics_per_source` when the corpus has dates / "
+           "sources). `None` means *as in the parameters file*.", []),
+    ("code", COMMON + '''unit = None  # str: auto | document | paragraph | sentence
+n_neighbors = None  # int: UMAP neighbours (below the unit count); None: derived
+min_cluster_size = None  # int: HDBSCAN minimum cluster size; None: derived from the unit count
+nr_topics = None  # int | "auto": merge topics down to this number; None: keep
+representation = None  # str: keybert_mmr | ctfidf
+reduce_outliers = None  # bool: reassign outliers to their nearest topic
+seed = None  # int: random_state of UMAP, KMeans, KeyBERTInspired
+''', ["parameters"]),
+    ("code", '''from IPython.display import Image, display
+
+from analysis import plots, runner, topics
+
+P, run = runner.notebook_setup(params_file, run_dir, topics=dict(
+    unit=unit, n_neighbors=n_neighbors, min_cluster_size=min_cluster_size, nr_topics=nr_topics,
+    representation=representation, reduce_outliers=reduce_outliers))
+P = P.with_overrides({"seed": seed}) if seed is not None else P
+documents, segments = run.read_table("documents"), run.read_table("segments")
+result = topics.fit_topics(P, documents, segments)
+result.write(run)''', []),
+    ("md", "## Unit of analysis and set-up", []),
+    ("code", "print(result.unit_reason)\nprint(result.model.setup_)", []),
+    ("code", "# NBVAL_CHECK_OUTPUT\nprint(result.summary())", []),
+    ("md", "## Topics", []),
+    ("code", 'result.topics[["topic", "label", "size", "share", "representative_segment_ids"]]', []),
+    ("md", "## Quality\n`npmi`: mean normalised PMI of each topic's top-10 terms, co-occurrence counted per unit "
+           "of this corpus (-1..1, higher is more coherent); `diversity`: unique share of all top-10 terms; "
+           "`_ctfidf` rows score the plain c-TF-IDF terms.", []),
+    ("code", "result.quality", []),
+    ("md", "## Figures", []),
+    ("code", '''figures = {
+    "topic_terms": plots.topic_terms(result.topics),
+    "topic_sizes": plots.topic_sizes(result.topics),
+    "topic_map": plots.topic_map(result.model.reduced_, result.segment_topics, result.topics),
+    "document_topics": plots.document_topic_heatmap(result.document_topics, result.topics),
+    "topic_hierarchy": plots.topic_hierarchy(result.hierarchy, result.topics),
+}
+if len(result.over_time):
+    figures["topics_over_time"] = plots.topics_over_time(result.over_time, result.topics)
+for name, fig in figures.items():
+    display(Image(filename=run.save_figure(fig, name)))''', []),
+    ("md", "## Topics per source", []),
+    ("code", "result.per_source.head(40)", []),
+]
+
+NOTEBOOKS = {"01_corpus.ipynb": NB01, "02_topics.ipynb": NB02}

@@ -1,0 +1,487 @@
+"""Topic modelling with BERTopic, every part explicit, from five documents to a hundred thousand.
+
+:class:`TopicModel` has scikit-learn's shape: ``__init__`` stores arguments, ``fit(units, embeddings)``
+returns ``self``, fitted attributes end in ``_``, randomness only through ``random_state``.
+
+Set-up, derived from the number of units ``n`` unless given:
+
+* ``n < 3``: an error (no topic structure can be estimated).
+* ``n <= small_corpus_max_units`` (default 60): **small-corpus fallback**. UMAP's spectral
+  initialisation fails when there are fewer points than neighbours and HDBSCAN puts nearly everything
+  in the outlier topic on tiny data, so embeddings are not reduced and KMeans clusters them, with
+  ``k`` in ``2..min(8, n-1)`` chosen by the silhouette score (cosine). There are no outliers.
+* otherwise UMAP (``n_neighbors = min(15, n - 1)``, 5 components, cosine, ``min_dist=0``,
+  ``random_state``) then HDBSCAN with ``min_cluster_size = clip(sqrt(n) / 2, 5, 100)`` and
+  ``min_samples = max(2, min_cluster_size // 4)``; outliers are then reassigned by embedding
+  similarity when ``reduce_outliers`` is on, and the share before and after is reported.
+
+Words: English stop words (plus news filler such as "said"), unigrams and bigrams, c-TF-IDF with
+frequent-word reduction, then KeyBERTInspired and MMR representations. Labels are the top three
+distinct terms. ``probability`` of a unit is the softmax (temperature 0.05) of its cosine similarity
+to each topic centroid, taken at its assigned topic: comparable across all set-ups.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import AnalysisError, ParameterError
+
+logging.getLogger("BERTopic").setLevel(logging.ERROR)
+
+__all__ = [
+    "TopicModel",
+    "choose_unit",
+    "build_units",
+    "npmi_coherence",
+    "topic_diversity",
+    "topics_over_time",
+    "topics_per_source",
+    "TOPIC_COLUMNS",
+    "SEGMENT_TOPIC_COLUMNS",
+    "DOCUMENT_TOPIC_COLUMNS",
+    "QUALITY_COLUMNS",
+]
+
+TOPIC_COLUMNS = ["topic", "label", "size", "share", "top_terms", "representative_segment_ids"]
+SEGMENT_TOPIC_COLUMNS = ["segment_id", "doc_id", "topic", "probability"]
+DOCUMENT_TOPIC_COLUMNS = ["doc_id", "topic", "share"]
+QUALITY_COLUMNS = ["metric", "value"]
+
+_NEWS_STOP = {"said", "says", "say", "told", "according", "also", "would", "could", "one", "two", "new",
+              "year", "years", "week", "mr", "ms", "including", "like", "just", "us", "it’s", "s"}
+
+
+def choose_unit(unit: str, n_documents: int, auto_sentence_max_documents: int = 200) -> tuple[str, str]:
+    """Resolve ``auto`` and say why: sentences for small corpora, documents for large ones."""
+    if unit != "auto":
+        return unit, f"unit '{unit}' was set in the parameters"
+    if n_documents <= auto_sentence_max_documents:
+        return "sentence", (f"auto: {n_documents} documents <= {auto_sentence_max_documents}, so sentences are "
+                            "the units (documents alone are too few to form topics)")
+    return "document", (f"auto: {n_documents} documents > {auto_sentence_max_documents}, so whole documents "
+                        "are the units")
+
+
+def build_units(unit: str, documents: pd.DataFrame, segments: pd.DataFrame,
+                sentence_vectors: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """Return the units (segment_id, doc_id, text) and their embeddings.
+
+    Paragraph and document embeddings are the mean of their sentences' embeddings, which are cached:
+    no text is encoded twice and long documents are not truncated at the encoder's 256 tokens.
+    """
+    sents = segments[segments["unit"] == "sentence"].reset_index(drop=True)
+    if len(sents) != len(sentence_vectors):
+        raise AnalysisError("sentence embeddings do not match the sentences; rerun the corpus stage")
+    if unit == "sentence":
+        return sents[["segment_id", "doc_id", "text"]].copy(), sentence_vectors
+    if unit == "paragraph":
+        units = segments[segments["unit"] == "paragraph"][["segment_id", "doc_id", "text"]].reset_index(drop=True)
+        key = sents["paragraph_id"]
+    elif unit == "document":
+        units = documents[["doc_id", "doc_id", "text"]].copy()
+        units.columns = ["segment_id", "doc_id", "text"]
+        key = sents["doc_id"]
+    else:
+        raise ParameterError(f"parameter 'topics.unit': allowed document, paragraph, sentence; got {unit!r}")
+    codes = pd.Categorical(key, categories=units["segment_id"]).codes
+    sums = np.zeros((len(units), sentence_vectors.shape[1]), dtype=np.float64)
+    np.add.at(sums, codes[codes >= 0], sentence_vectors[codes >= 0])
+    counts = np.bincount(codes[codes >= 0], minlength=len(units))
+    keep = counts > 0
+    vecs = (sums[keep] / counts[keep, None]).astype(np.float32)
+    return units[keep].reset_index(drop=True), vecs
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _cached_backend(embedder):
+    """A BERTopic embedding backend that embeds words and documents through our cached Embedder."""
+    from bertopic.backend import BaseEmbedder
+
+    class _CachedBackend(BaseEmbedder):
+        def __init__(self, enc):
+            super().__init__()
+            self.enc = enc
+
+        def embed(self, documents, verbose: bool = False) -> np.ndarray:
+            return self.enc.encode(list(documents))
+
+    return _CachedBackend(embedder)
+
+
+@dataclass
+class _Setup:
+    path: str
+    n_neighbors: int | None
+    min_cluster_size: int | None
+    k: int | None
+    reason: str
+
+
+class TopicModel:
+    """A reproducible BERTopic model over pre-computed unit embeddings.
+
+    Args:
+        n_neighbors: UMAP neighbours; derived from the unit count when ``None``.
+        n_components: UMAP output dimensions.
+        min_cluster_size: HDBSCAN minimum cluster size; derived when ``None``.
+        nr_topics: merge topics down to this number (or ``"auto"``); ``None`` keeps them.
+        representation: ``keybert_mmr`` (KeyBERTInspired then MMR) or ``ctfidf`` (c-TF-IDF terms only).
+        mmr_diversity: MMR diversity, 0..1.
+        reduce_outliers: reassign HDBSCAN outliers to topics by embedding similarity.
+        small_corpus_max_units: up to this many units, KMeans on unreduced embeddings is used.
+        top_n_words: terms kept per topic.
+        random_state: seed of UMAP, KMeans and KeyBERTInspired.
+        embedder: an :class:`analysis.embeddings.Embedder` for word embeddings (KeyBERTInspired).
+
+    Example:
+        >>> tm = TopicModel(random_state=0).fit(units, vectors)   # doctest: +SKIP
+        >>> tm.topics_table_.head()                                # doctest: +SKIP
+    """
+
+    def __init__(self, n_neighbors=None, n_components=5, min_cluster_size=None, nr_topics=None,
+                 representation="keybert_mmr", mmr_diversity=0.3, reduce_outliers=True,
+                 small_corpus_max_units=60, top_n_words=10, random_state=42, embedder=None):
+        self.n_neighbors = n_neighbors
+        self.n_components = n_components
+        self.min_cluster_size = min_cluster_size
+        self.nr_topics = nr_topics
+        self.representation = representation
+        self.mmr_diversity = mmr_diversity
+        self.reduce_outliers = reduce_outliers
+        self.small_corpus_max_units = small_corpus_max_units
+        self.top_n_words = top_n_words
+        self.random_state = random_state
+        self.embedder = embedder
+
+    # ----------------------------------------------------------------------------- set-up
+    def _setup(self, n: int, vecs: np.ndarray) -> _Setup:
+        if n <= self.small_corpus_max_units:
+            from sklearn.cluster import KMeans
+            from sklearn.metrics import silhouette_score
+
+            best, best_k = -2.0, 2
+            for k in range(2, min(8, n - 1) + 1):
+                labels = KMeans(k, n_init=10, random_state=self.random_state).fit_predict(vecs)
+                if len(set(labels)) < 2:
+                    continue
+                s = silhouette_score(vecs, labels, metric="cosine")
+                if s > best + 1e-9:
+                    best, best_k = s, k
+            return _Setup("kmeans", None, None, best_k,
+                          f"{n} units <= small_corpus_max_units={self.small_corpus_max_units}: no UMAP, KMeans "
+                          f"with k={best_k} (best silhouette {best:.3f} over k=2..{min(8, n - 1)})")
+        nn = self.n_neighbors or min(15, n - 1)
+        if nn >= n:
+            raise ParameterError(f"parameter 'topics.n_neighbors' must be below the number of units ({n}); got {nn}")
+        mcs = self.min_cluster_size or int(np.clip(round(math.sqrt(n) / 2), 5, 100))
+        return _Setup("umap_hdbscan", nn, mcs, None,
+                      f"{n} units: UMAP(n_neighbors={nn}, n_components={self.n_components}) + "
+                      f"HDBSCAN(min_cluster_size={mcs})")
+
+    def _vectorizer(self, n: int):
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+        return CountVectorizer(stop_words=sorted(ENGLISH_STOP_WORDS | _NEWS_STOP), ngram_range=(1, 2),
+                               min_df=1 if n < 300 else 2, token_pattern=r"(?u)\b[A-Za-z][A-Za-z\-]+\b",
+                               max_features=None)
+
+    def _representation(self):
+        if self.representation == "ctfidf":
+            return None
+        from bertopic.representation import KeyBERTInspired, MaximalMarginalRelevance
+
+        return [KeyBERTInspired(top_n_words=self.top_n_words, random_state=self.random_state),
+                MaximalMarginalRelevance(diversity=self.mmr_diversity, top_n_words=self.top_n_words)]
+
+    # ----------------------------------------------------------------------------- fit
+    def fit(self, units: pd.DataFrame, embeddings: np.ndarray) -> TopicModel:
+        """Fit topics on ``units`` (segment_id, doc_id, text) with their ``embeddings``."""
+        from bertopic import BERTopic
+        from bertopic.dimensionality import BaseDimensionalityReduction
+        from bertopic.vectorizers import ClassTfidfTransformer
+
+        n = len(units)
+        if n < 3:
+            raise AnalysisError(f"topic modelling needs at least 3 units, got {n}; use a smaller unit "
+                                "(topics.unit: sentence) or a larger corpus")
+        if len(embeddings) != n:
+            raise AnalysisError(f"{len(embeddings)} embeddings for {n} units")
+        docs = units["text"].tolist()
+        vecs = np.asarray(embeddings, dtype=np.float32)
+        setup = self._setup(n, _normalise(vecs))
+        self.setup_ = setup.reason
+        if setup.path == "kmeans":
+            from sklearn.cluster import KMeans
+
+            reducer = BaseDimensionalityReduction()
+            clusterer = KMeans(setup.k, n_init=10, random_state=self.random_state)
+            fit_vecs = _normalise(vecs)
+        else:
+            from hdbscan import HDBSCAN
+            from umap import UMAP
+
+            reducer = UMAP(n_neighbors=setup.n_neighbors, n_components=self.n_components, min_dist=0.0,
+                           metric="cosine", random_state=self.random_state, low_memory=True)
+            clusterer = HDBSCAN(min_cluster_size=setup.min_cluster_size,
+                                min_samples=max(2, setup.min_cluster_size // 4), metric="euclidean",
+                                cluster_selection_method="eom", prediction_data=False)
+            fit_vecs = vecs
+        backend = _cached_backend(self.embedder) if self.embedder is not None else None
+        model = BERTopic(embedding_model=backend, umap_model=reducer, hdbscan_model=clusterer,
+                         vectorizer_model=self._vectorizer(n),
+                         ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
+                         representation_model=self._representation(), top_n_words=self.top_n_words,
+                         nr_topics=self.nr_topics, calculate_probabilities=False, verbose=False)
+        topics, _ = model.fit_transform(docs, embeddings=fit_vecs)
+        topics = np.asarray(topics)
+        self.outlier_share_before_ = float(np.mean(topics == -1))
+        if self.reduce_outliers and (topics == -1).any() and (topics != -1).any():
+            new = model.reduce_outliers(docs, topics.tolist(), strategy="embeddings", embeddings=fit_vecs)
+            model.update_topics(docs, topics=new, vectorizer_model=self._vectorizer(n),
+                                ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
+                                representation_model=self._representation(), top_n_words=self.top_n_words)
+            topics = np.asarray(new)
+        self.outlier_share_after_ = float(np.mean(topics == -1))
+        self.model_ = model
+        self.units_ = units.reset_index(drop=True)
+        self.embeddings_ = vecs
+        self.labels_ = topics
+        self.reduced_ = self._reduced(model, fit_vecs)
+        self._tables()
+        return self
+
+    def _reduced(self, model, fit_vecs) -> np.ndarray:
+        """Unit coordinates for the 2-D map: PCA of the reduced (or raw) embeddings."""
+        from sklearn.decomposition import PCA
+
+        base = getattr(model.umap_model, "embedding_", None)
+        base = fit_vecs if base is None else base
+        if len(base) < 3:
+            return np.zeros((len(base), 2))
+        return PCA(2, random_state=self.random_state).fit_transform(base)
+
+    # ----------------------------------------------------------------------------- tables
+    def _tables(self) -> None:
+        units, vecs, labels = self.units_, _normalise(self.embeddings_), self.labels_
+        topic_ids = sorted(t for t in set(labels.tolist()) if t != -1)
+        centroids = {t: _normalise(vecs[labels == t].mean(0, keepdims=True))[0] for t in topic_ids}
+        if topic_ids:
+            cmat = np.stack([centroids[t] for t in topic_ids])
+            sims = vecs @ cmat.T
+            soft = np.exp((sims - sims.max(1, keepdims=True)) / 0.05)
+            soft /= soft.sum(1, keepdims=True)
+            col = {t: i for i, t in enumerate(topic_ids)}
+            prob = np.array([soft[i, col[t]] if t != -1 else 0.0 for i, t in enumerate(labels)])
+        else:
+            sims, prob = np.zeros((len(units), 0)), np.zeros(len(units))
+        self.segment_topics_ = pd.DataFrame({"segment_id": units["segment_id"], "doc_id": units["doc_id"],
+                                             "topic": labels.astype("int64"), "probability": np.round(prob, 6)})
+        rows = []
+        terms_all = self.model_.get_topics()
+        for t in sorted(set(labels.tolist())):
+            members = np.flatnonzero(labels == t)
+            terms = [(w, round(float(s), 4)) for w, s in terms_all.get(t, []) if w][: self.top_n_words]
+            if t != -1:
+                order = members[np.argsort(-(vecs[members] @ centroids[t]), kind="stable")]
+            else:
+                order = members
+            rows.append({"topic": int(t), "label": "outliers" if t == -1 else _label(terms),
+                         "size": int(len(members)), "share": round(len(members) / len(labels), 6),
+                         "top_terms": [{"term": w, "weight": s} for w, s in terms],
+                         "representative_segment_ids": units["segment_id"].iloc[order[:3]].tolist()})
+        self.topics_table_ = pd.DataFrame(rows, columns=TOPIC_COLUMNS)
+        # Plain c-TF-IDF terms beside the final representation: the classic BERTopic view, for npmi.
+        words = self.model_.vectorizer_model.get_feature_names_out()
+        ctfidf = self.model_.c_tf_idf_.toarray() if self.model_.c_tf_idf_ is not None else np.zeros((0, 0))
+        offset = 1 if -1 in self.model_.get_topics() else 0
+        self.ctfidf_terms_ = {}
+        for t in self.topics_table_["topic"]:
+            row = ctfidf[t + offset] if t + offset < len(ctfidf) else np.zeros(len(words))
+            order = np.argsort(-row, kind="stable")[: self.top_n_words]
+            self.ctfidf_terms_[t] = [words[i] for i in order if row[i] > 0]
+        self.topics_table_["ctfidf_terms"] = [self.ctfidf_terms_[t] for t in self.topics_table_["topic"]]
+        d = self.segment_topics_.groupby(["doc_id", "topic"]).size().rename("n").reset_index()
+        d["share"] = (d["n"] / d.groupby("doc_id")["n"].transform("sum")).round(6)
+        self.document_topics_ = d[["doc_id", "topic", "share", "n"]].rename(columns={"n": "units"})
+
+    def quality(self, texts: list[str] | None = None) -> pd.DataFrame:
+        """Quality metrics: npmi and diversity of top-10 terms, outlier shares, topic and unit counts."""
+        texts = texts if texts is not None else self.units_["text"].tolist()
+        final = [[x["term"] for x in r] for t, r in zip(self.topics_table_["topic"], self.topics_table_["top_terms"])
+                 if t != -1]
+        ctf = [self.ctfidf_terms_[t] for t in self.topics_table_["topic"] if t != -1]
+        rows = [("npmi", npmi_coherence(final, texts)), ("diversity", topic_diversity(final)),
+                ("npmi_ctfidf", npmi_coherence(ctf, texts)), ("diversity_ctfidf", topic_diversity(ctf)),
+                ("outlier_share_before", self.outlier_share_before_),
+                ("outlier_share_after", self.outlier_share_after_),
+                ("n_topics", float(len(final))), ("units", float(len(self.units_)))]
+        return pd.DataFrame([(m, round(float(v), 6)) for m, v in rows], columns=QUALITY_COLUMNS)
+
+    def hierarchy(self) -> pd.DataFrame:
+        """Topic hierarchy from BERTopic (parent/child merges of c-TF-IDF topics); empty under 3 topics."""
+        topics = [t for t in self.topics_table_["topic"] if t != -1]
+        if len(topics) < 3:
+            return pd.DataFrame(columns=["parent_id", "parent_name", "child_left_id", "child_right_id", "distance"])
+        h = self.model_.hierarchical_topics(self.units_["text"].tolist())
+        cols = ["Parent_ID", "Parent_Name", "Child_Left_ID", "Child_Right_ID", "Distance"]
+        out = h[cols].copy()
+        out.columns = ["parent_id", "parent_name", "child_left_id", "child_right_id", "distance"]
+        out["distance"] = out["distance"].round(6)
+        return out.sort_values("distance", kind="stable").reset_index(drop=True)
+
+    def save(self, folder: Path, embedding_model: str | None = None) -> Path:
+        """Save with BERTopic's safetensors serialisation (never pickle)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model_.save(str(folder), serialization="safetensors", save_ctfidf=True,
+                         save_embedding_model=embedding_model or False)
+        return folder
+
+
+def _label(terms: list[tuple[str, float]], k: int = 3) -> str:
+    """Top ``k`` terms, skipping a term contained in one already chosen ("nato" after "nato allies")."""
+    chosen: list[str] = []
+    for w, _ in terms:
+        if any(w in c.split() or c in w.split() for c in chosen):
+            continue
+        chosen.append(w)
+        if len(chosen) == k:
+            break
+    return ", ".join(chosen) if chosen else "(no terms)"
+
+
+def npmi_coherence(topics: list[list[str]], texts: list[str], top_n: int = 10) -> float:
+    """Mean NPMI of each topic's top-``top_n`` term pairs, co-occurrence counted per text.
+
+    Terms may be bigrams; they are matched with the same uni+bigram analyser as the topic model.
+    A pair that never co-occurs scores -1. Topics with fewer than two terms are ignored.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    vocab = sorted({w for t in topics for w in t[:top_n]})
+    if not vocab or not texts:
+        return float("nan")
+    cv = CountVectorizer(vocabulary=vocab, ngram_range=(1, 2), lowercase=True,
+                         token_pattern=r"(?u)\b[A-Za-z][A-Za-z\-]+\b")
+    x = (cv.transform(texts) > 0).astype(np.float64).tocsc()
+    n = x.shape[0]
+    idx = {w: i for i, w in enumerate(vocab)}
+    scores = []
+    for t in topics:
+        words = [idx[w] for w in t[:top_n] if w in idx]
+        if len(words) < 2:
+            continue
+        sub = x[:, words]
+        co = (sub.T @ sub).toarray() / n
+        p = np.diag(co)
+        vals = []
+        for i in range(len(words)):
+            for j in range(i + 1, len(words)):
+                pij = co[i, j]
+                if pij <= 0 or p[i] <= 0 or p[j] <= 0:
+                    vals.append(-1.0)
+                elif pij >= 1:
+                    vals.append(1.0)
+                else:
+                    vals.append(math.log(pij / (p[i] * p[j])) / -math.log(pij))
+        scores.append(float(np.mean(vals)))
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def topic_diversity(topics: list[list[str]], top_n: int = 10) -> float:
+    """Share of unique terms among all topics' top-``top_n`` terms (1 = no term repeats)."""
+    words = [w for t in topics for w in t[:top_n]]
+    return len(set(words)) / len(words) if words else float("nan")
+
+
+def topics_over_time(segment_topics: pd.DataFrame, documents: pd.DataFrame) -> pd.DataFrame:
+    """Units per topic per period (month, or week when the corpus spans under 120 days)."""
+    dated = documents[documents["published"].astype(str) != ""][["doc_id", "published"]]
+    if dated.empty:
+        return pd.DataFrame(columns=["period", "topic", "units", "share"])
+    df = segment_topics.merge(dated, on="doc_id")
+    ts = pd.to_datetime(df["published"])
+    span = (ts.max() - ts.min()).days
+    df["period"] = ts.dt.to_period("W-MON" if span < 120 else "M").dt.start_time.dt.strftime("%Y-%m-%d")
+    out = df.groupby(["period", "topic"]).size().rename("units").reset_index()
+    out["share"] = (out["units"] / out.groupby("period")["units"].transform("sum")).round(6)
+    return out
+
+
+def topics_per_source(segment_topics: pd.DataFrame, documents: pd.DataFrame) -> pd.DataFrame:
+    """Units per topic per source, with the topic's share of that source's units."""
+    src = documents[documents["source"].astype(str) != ""][["doc_id", "source"]]
+    if src.empty:
+        return pd.DataFrame(columns=["source", "topic", "units", "share"])
+    df = segment_topics.merge(src, on="doc_id")
+    out = df.groupby(["source", "topic"]).size().rename("units").reset_index()
+    out["share"] = (out["units"] / out.groupby("source")["units"].transform("sum")).round(6)
+    return out
+
+
+@dataclass
+class TopicsResult:
+    """What the topics stage writes."""
+
+    model: TopicModel
+    unit: str
+    unit_reason: str
+    topics: pd.DataFrame
+    segment_topics: pd.DataFrame
+    document_topics: pd.DataFrame
+    quality: pd.DataFrame
+    hierarchy: pd.DataFrame
+    over_time: pd.DataFrame
+    per_source: pd.DataFrame
+
+    def write(self, run) -> None:
+        """Write the tables and the safetensors model into the run folder."""
+        run.write_table(self.topics, "topics", TOPIC_COLUMNS)
+        run.write_table(self.segment_topics, "segment_topics", SEGMENT_TOPIC_COLUMNS)
+        run.write_table(self.document_topics, "document_topics", DOCUMENT_TOPIC_COLUMNS)
+        run.write_table(self.quality, "topic_quality", QUALITY_COLUMNS)
+        run.write_table(self.hierarchy, "topic_hierarchy")
+        if len(self.over_time):
+            run.write_table(self.over_time, "topics_over_time")
+        if len(self.per_source):
+            run.write_table(self.per_source, "topics_per_source")
+        from analysis.embeddings import minilm_path
+
+        self.model.save(run.dir / "model" / "bertopic", embedding_model=str(minilm_path()))
+        run.record("topics", unit=self.unit, unit_reason=self.unit_reason, setup=self.model.setup_)
+
+    def summary(self) -> str:
+        """One line for the notebook (compared by nbval on the seeds)."""
+        q = dict(zip(self.quality["metric"], self.quality["value"]))
+        return (f"{int(q['n_topics'])} topics over {int(q['units'])} {self.unit} units; outliers "
+                f"{q['outlier_share_before']:.1%} before and {q['outlier_share_after']:.1%} after reduction")
+
+
+def fit_topics(params, documents: pd.DataFrame, segments: pd.DataFrame) -> TopicsResult:
+    """Run the topics stage for validated ``params`` on the corpus tables."""
+    from analysis.embeddings import Embedder
+
+    tp = params.topics
+    enc = Embedder(params.embeddings.model, params.embeddings.batch_size, params.embeddings.device,
+                   show_progress_bar=False)
+    sents = segments[segments["unit"] == "sentence"]
+    vectors = enc.encode(sents["text"].tolist())
+    unit, why = choose_unit(tp.unit, len(documents), tp.auto_sentence_max_documents)
+    units, vecs = build_units(unit, documents, segments, vectors)
+    model = TopicModel(n_neighbors=tp.n_neighbors, n_components=tp.n_components,
+                       min_cluster_size=tp.min_cluster_size, nr_topics=tp.nr_topics,
+                       representation=tp.representation, mmr_diversity=tp.mmr_diversity,
+                       reduce_outliers=tp.reduce_outliers, small_corpus_max_units=tp.small_corpus_max_units,
+                       top_n_words=tp.top_n_words, random_state=params.seed, embedder=enc).fit(units, vecs)
+    st = model.segment_topics_
+    return TopicsResult(model, unit, why, model.topics_table_, st, model.document_topics_, model.quality(),
+                        model.hierarchy(), topics_over_time(st, documents), topics_per_source(st, documents))
