@@ -12,7 +12,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 __all__ = ["document_lengths", "topic_terms", "topic_sizes", "topic_map", "document_topic_heatmap",
-           "topic_hierarchy", "topics_over_time"]
+           "topic_hierarchy", "topics_over_time", "top_actors", "document_actor_heatmap",
+           "cooccurrence_network", "actors_by_group"]
 
 
 def _short(label: str, n: int = 28) -> str:
@@ -164,5 +165,92 @@ def topics_over_time(over_time: pd.DataFrame, topics: pd.DataFrame, max_topics: 
     ax.set_title("Topics over time")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
     fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+_TYPE_COLORS = {"state": "#4C72B0", "international_organisation": "#55A868", "person": "#C44E52",
+                "government_body": "#8172B2", "armed_forces": "#CCB974", "media": "#64B5CD", "other": "#999999"}
+
+
+def top_actors(actors: pd.DataFrame, n: int = 25) -> plt.Figure:
+    """Most mentioned actors, coloured by type."""
+    top = actors.head(n)
+    fig, ax = plt.subplots(figsize=(7.5, 0.3 * max(len(top), 3) + 1.2))
+    ax.barh(top["name"].map(lambda s: _short(s, 34)), top["mentions"],
+            color=[_TYPE_COLORS.get(t, "#999999") for t in top["type"]])
+    ax.invert_yaxis()
+    ax.set_xlabel("mentions (dictionary matches)")
+    ax.set_title("Top actors by type")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for t, c in _TYPE_COLORS.items() if t in set(top["type"])]
+    ax.legend(handles, [t for t in _TYPE_COLORS if t in set(top["type"])], fontsize=7, loc="lower right")
+    ax.tick_params(labelsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def document_actor_heatmap(doc_counts: pd.DataFrame, actors: pd.DataFrame, max_docs: int = 40,
+                           max_actors: int = 20) -> plt.Figure:
+    """Mentions of the top actors per document."""
+    keep = actors["actor_id"].head(max_actors).tolist()
+    m = doc_counts[doc_counts["actor_id"].isin(keep)].pivot_table(
+        index="doc_id", columns="actor_id", values="mentions", fill_value=0)
+    m = m.reindex(columns=[a for a in keep if a in m.columns])
+    if len(m) > max_docs:
+        m = m.loc[m.sum(1).sort_values(ascending=False, kind="stable").index[:max_docs]].sort_index()
+    fig, ax = plt.subplots(figsize=(0.45 * max(m.shape[1], 4) + 3, 0.3 * max(m.shape[0], 3) + 2))
+    im = ax.imshow(m.to_numpy(), cmap="Oranges", aspect="auto")
+    ax.set_xticks(range(m.shape[1]), m.columns, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(m.shape[0]), [_short(d, 24) for d in m.index], fontsize=7)
+    if m.size <= 600:
+        for (i, j), v in np.ndenumerate(m.to_numpy()):
+            if v:
+                ax.text(j, i, int(v), ha="center", va="center", fontsize=6)
+    fig.colorbar(im, ax=ax, label="mentions")
+    ax.set_title("Documents x actors")
+    fig.tight_layout()
+    return fig
+
+
+def cooccurrence_network(cooc: pd.DataFrame, actors: pd.DataFrame, max_actors: int = 20) -> plt.Figure:
+    """Actors (node size = mentions) linked by co-mentions in one sentence (edge width = sentences)."""
+    import networkx as nx
+
+    keep = actors.head(max_actors)
+    g = nx.Graph()
+    for a, m in zip(keep["actor_id"], keep["mentions"]):
+        g.add_node(a, mentions=int(m))
+    for a, b, s in zip(cooc["actor_a"], cooc["actor_b"], cooc["sentences"]):
+        if a in g and b in g and s > 0:
+            g.add_edge(a, b, weight=int(s))
+    fig, ax = plt.subplots(figsize=(7, 6))
+    if g.number_of_nodes() == 0:
+        ax.text(0.5, 0.5, "no actor mentions", ha="center")
+        ax.axis("off")
+        return fig
+    pos = nx.spring_layout(g, seed=0, weight="weight")
+    w = [g[u][v]["weight"] for u, v in g.edges()]
+    nx.draw_networkx_edges(g, pos, ax=ax, width=[0.5 + 3 * x / max(w) for x in w] if w else 1, alpha=0.4)
+    sizes = [80 + 1200 * g.nodes[n]["mentions"] / max(keep["mentions"]) for n in g.nodes]
+    colors = [_TYPE_COLORS.get(t, "#999") for t in keep.set_index("actor_id").loc[list(g.nodes), "type"]]
+    nx.draw_networkx_nodes(g, pos, ax=ax, node_size=sizes, node_color=colors, alpha=0.85)
+    nx.draw_networkx_labels(g, pos, ax=ax, font_size=7)
+    ax.set_title("Actor co-occurrence (same sentence)")
+    ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def actors_by_group(table: pd.DataFrame, group: str, actors: pd.DataFrame, value: str = "mentions",
+                    max_actors: int = 10) -> plt.Figure:
+    """Mentions of the top actors per month or per source."""
+    keep = actors["actor_id"].head(max_actors).tolist()
+    piv = table[table["actor_id"].isin(keep)].pivot_table(index=group, columns="actor_id", values=value,
+                                                         fill_value=0).reindex(columns=keep).fillna(0)
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    piv.plot(ax=ax, kind="line" if group == "month" else "bar", marker="o" if group == "month" else None)
+    ax.set_ylabel(value.replace("_", " "))
+    ax.set_title(f"Top actors per {group}")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
     fig.tight_layout()
     return fig

@@ -87,4 +87,49 @@ for name, fig in figures.items():
     ("code", "result.per_source.head(40)", []),
 ]
 
-NOTEBOOKS = {"01_corpus.ipynb": NB01, "02_topics.ipynb": NB02}
+NB03 = [
+    ("md", "# 03 Actors: who is mentioned, how often, with whom\n\n"
+           "A curated actor dictionary (`analysis/data/actors.yaml`, extendable by parameter) sits in front of "
+           "spaCy's statistical NER: dictionary matches win; entities the dictionary does not know are listed "
+           "as candidates to review, never counted. Every count can be checked in the `kwic` table.", []),
+    ("code", COMMON + '''dictionary = None  # str: your own actors YAML (project-root relative); None: as in params_file
+dictionary_mode = None  # str: extend | replace (the default dictionary)
+count_attributive = None  # bool: count demonyms such as "Russian aggression" for the state
+min_mentions = None  # int: actors with fewer mentions are left out of the actors table
+ner_discovery = None  # bool: run spaCy NER to list candidate actors
+''', ["parameters"]),
+    ("code", '''from IPython.display import Image, display
+
+from analysis import actors, plots, runner
+
+P, run = runner.notebook_setup(params_file, run_dir, actors=dict(
+    dictionary=dictionary, dictionary_mode=dictionary_mode, count_attributive=count_attributive,
+    min_mentions=min_mentions, ner_discovery=ner_discovery))
+documents, segments = run.read_table("documents"), run.read_table("segments")
+result = actors.analyse_actors(P, documents, segments)
+result.write(run)''', []),
+    ("code", "# NBVAL_CHECK_OUTPUT\nprint(result.summary())", []),
+    ("md", "## Actors", []),
+    ("code", "result.actors.head(30)", []),
+    ("md", "## Co-occurrence (same sentence; PMI over sentences)", []),
+    ("code", 'result.cooccurrence.sort_values("sentences", ascending=False).head(20)', []),
+    ("md", "## Ambiguous surfaces (not counted) and NER candidates to review", []),
+    ("code", "result.ambiguous.head(20)", []),
+    ("code", "result.candidates.head(30)", []),
+    ("md", "## Keyword in context", []),
+    ("code", "result.kwic.head(20)", []),
+    ("md", "## Figures", []),
+    ("code", '''figures = {
+    "top_actors": plots.top_actors(result.actors),
+    "document_actors": plots.document_actor_heatmap(result.document_counts, result.actors),
+    "actor_network": plots.cooccurrence_network(result.cooccurrence, result.actors),
+}
+if len(result.over_time):
+    figures["actors_over_time"] = plots.actors_by_group(result.over_time, "month", result.actors)
+if len(result.per_source):
+    figures["actors_per_source"] = plots.actors_by_group(result.per_source, "source", result.actors, "per_1k_words")
+for name, fig in figures.items():
+    display(Image(filename=run.save_figure(fig, name)))''', []),
+]
+
+NOTEBOOKS = {"01_corpus.ipynb": NB01, "02_topics.ipynb": NB02, "03_actors.ipynb": NB03}

