@@ -107,7 +107,7 @@ class SentimentParams(_Frozen):
     )
     min_sentences: int = Field(3, ge=1)
     bootstrap_resamples: int = Field(1000, ge=100, le=100_000)
-    targeted_method: Literal["model", "window"] = "model"
+    targeted_method: Literal["clause"] = "clause"
 
     @field_validator("negative_threshold")
     @classmethod

@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 
 __all__ = ["document_lengths", "topic_terms", "topic_sizes", "topic_map", "document_topic_heatmap",
            "topic_hierarchy", "topics_over_time", "top_actors", "document_actor_heatmap",
-           "cooccurrence_network", "actors_by_group"]
+           "cooccurrence_network", "actors_by_group", "sentence_tone_by_document", "actor_tone", "topic_tone"]
 
 
 def _short(label: str, n: int = 28) -> str:
@@ -252,5 +252,65 @@ def actors_by_group(table: pd.DataFrame, group: str, actors: pd.DataFrame, value
     ax.set_ylabel(value.replace("_", " "))
     ax.set_title(f"Top actors per {group}")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def sentence_tone_by_document(sentences: pd.DataFrame, method: str, max_docs: int = 30) -> plt.Figure:
+    """Distribution of sentence tone (raw and domain-adjusted compound) per document."""
+    s = sentences[sentences["method"] == method]
+    docs = sorted(s["doc_id"].unique())[:max_docs]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(docs) + 1.5))
+    raw = [s.loc[s["doc_id"] == d, "compound"].to_numpy() for d in docs]
+    adj = [s.loc[s["doc_id"] == d, "adjusted_compound"].to_numpy() for d in docs]
+    y = np.arange(len(docs))
+    b1 = ax.boxplot(raw, positions=y - 0.18, widths=0.3, vert=False, patch_artist=True)
+    b2 = ax.boxplot(adj, positions=y + 0.18, widths=0.3, vert=False, patch_artist=True)
+    for b, c in ((b1, "#DDDDDD"), (b2, "#4C72B0")):
+        for patch in b["boxes"]:
+            patch.set_facecolor(c)
+    ax.set_yticks(y, [_short(d, 24) for d in docs], fontsize=7)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_xlabel(f"sentence compound ({method}); grey raw, blue domain-adjusted")
+    ax.set_title("Sentence tone per document")
+    fig.tight_layout()
+    return fig
+
+
+def actor_tone(actor_sentiment: pd.DataFrame, actors: pd.DataFrame, method: str, max_actors: int = 25) -> plt.Figure:
+    """Mean tone of the sentences naming each actor with its bootstrap 95% interval (flagged: hollow)."""
+    a = actor_sentiment[actor_sentiment["method"] == method].set_index("actor_id")
+    order = [x for x in actors["actor_id"] if x in a.index][:max_actors]
+    a = a.loc[order]
+    fig, ax = plt.subplots(figsize=(7.5, 0.32 * max(len(a), 3) + 1.5))
+    y = np.arange(len(a))
+    ax.errorbar(a["mean"], y, xerr=[a["mean"] - a["ci_low"], a["ci_high"] - a["mean"]], fmt="none", ecolor="#888")
+    flagged = a["flagged"].astype(bool).to_numpy()
+    ax.scatter(a["mean"][~flagged], y[~flagged], color="#C44E52", zorder=3, label="enough sentences")
+    ax.scatter(a["mean"][flagged], y[flagged], facecolors="white", edgecolors="#C44E52", zorder=3,
+               label="too few sentences (flagged, not ranked)")
+    ax.set_yticks(y, [f"{i} (n={n})" for i, n in zip(a.index, a["n_sentences"])], fontsize=7)
+    ax.invert_yaxis()
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xlabel(f"mean tone ({method}), 95% bootstrap interval")
+    ax.set_title("Tone of sentences naming each actor")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def topic_tone(topic_sentiment: pd.DataFrame, topics: pd.DataFrame) -> plt.Figure:
+    """Mean sentence tone per topic with its 95% interval."""
+    names = _topic_names(topics)
+    fig, ax = plt.subplots(figsize=(7, 0.4 * max(len(topic_sentiment), 3) + 1.2))
+    y = np.arange(len(topic_sentiment))
+    ts = topic_sentiment
+    ax.errorbar(ts["mean"], y, xerr=[ts["mean"] - ts["ci_low"], ts["ci_high"] - ts["mean"]], fmt="o", color="#8172B2")
+    ax.set_yticks(y, [f"{names.get(int(t), t)} (n={n})" for t, n in zip(ts["topic"], ts["n_sentences"])], fontsize=7)
+    ax.invert_yaxis()
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xlabel("mean adjusted compound, 95% bootstrap interval")
+    ax.set_title("Tone by topic")
     fig.tight_layout()
     return fig

@@ -132,4 +132,48 @@ for name, fig in figures.items():
     display(Image(filename=run.save_figure(fig, name)))''', []),
 ]
 
-NOTEBOOKS = {"01_corpus.ipynb": NB01, "02_topics.ipynb": NB02, "03_actors.ipynb": NB03}
+NB04 = [
+    ("md", "# 04 Sentiment: sentence, document and actor-level tone\n\n"
+           "VADER scores every sentence; a document's tone is the mean of its sentences and the shares of "
+           "positive / neutral / negative sentences (thresholds below). AFINN, an independent lexicon, scores "
+           "the same sentences so disagreement is visible. A domain adjustment file neutralises words whose "
+           "everyday valence misleads in security news; raw and adjusted scores are both kept.", []),
+    ("code", COMMON + '''method = None  # str: vader | afinn (the primary scorer)
+positive_threshold = None  # float: sentences at or above this compound are positive (default 0.05)
+negative_threshold = None  # float: sentences at or below this compound are negative (default -0.05)
+lexicon_adjustments = None  # str: YAML of domain valence adjustments (project-root relative)
+min_sentences = None  # int: actors with fewer sentences are flagged, not ranked
+bootstrap_resamples = None  # int: resamples for the 95% intervals (seeded by the run's seed)
+''', ["parameters"]),
+    ("code", '''from IPython.display import Image, display
+
+from analysis import plots, runner, sentiment
+
+P, run = runner.notebook_setup(params_file, run_dir, sentiment=dict(
+    method=method, positive_threshold=positive_threshold, negative_threshold=negative_threshold,
+    lexicon_adjustments=lexicon_adjustments, min_sentences=min_sentences, bootstrap_resamples=bootstrap_resamples))
+result = sentiment.analyse_sentiment(
+    P, run.read_table("documents"), run.read_table("segments"),
+    run.read_table("actor_mentions") if run.has_table("actor_mentions") else None,
+    run.read_table("segment_topics") if run.has_table("segment_topics") else None)
+result.write(run)''', []),
+    ("code", "# NBVAL_CHECK_OUTPUT\nprint(result.summary(P.sentiment.method))", []),
+    ("md", "## Documents", []),
+    ("code", "result.documents", []),
+    ("md", "## Agreement between the two methods (on adjusted scores)", []),
+    ("code", "result.agreement", []),
+    ("md", "## Actors\n`*_sentence`: tone of whole sentences naming the actor; `*_clause`: lexicon score of the "
+           "clause around each mention (target-dependent baseline).", []),
+    ("code", 'result.actors[~result.actors["flagged"]].sort_values("mean")', []),
+    ("md", "## Figures", []),
+    ("code", '''actor_table = run.read_table("actors") if run.has_table("actors") else None
+figures = {"sentence_tone": plots.sentence_tone_by_document(result.sentences, P.sentiment.method)}
+if actor_table is not None and len(result.actors):
+    figures["actor_tone"] = plots.actor_tone(result.actors, actor_table, f"{P.sentiment.method}_sentence")
+if len(result.topics):
+    figures["topic_tone"] = plots.topic_tone(result.topics, run.read_table("topics"))
+for name, fig in figures.items():
+    display(Image(filename=run.save_figure(fig, name)))''', []),
+]
+
+NOTEBOOKS = {"01_corpus.ipynb": NB01, "02_topics.ipynb": NB02, "03_actors.ipynb": NB03, "04_sentiment.ipynb": NB04}

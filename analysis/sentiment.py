@@ -1,0 +1,298 @@
+"""Sentence, document and actor-level tone with uncertainty, and a second method to check the first.
+
+Scorers share one interface, ``score(texts) -> DataFrame`` with columns compound (-1..1), pos, neu,
+neg. Documented thresholds: a sentence is positive when its compound is >= ``positive_threshold``
+(default 0.05), negative when <= ``negative_threshold`` (default -0.05), neutral otherwise (VADER's own
+convention). A document's tone is the mean of its sentences' compounds plus the shares of positive,
+neutral and negative sentences, never one whole-document compound (which piles up near +1 for news).
+
+Example:
+    >>> VaderScorer().score(["NATO condemned the attack."])["compound"].round(2).tolist()
+    [-0.73]
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from analysis.errors import DictionaryError
+
+__all__ = [
+    "Scorer",
+    "VaderScorer",
+    "AfinnScorer",
+    "make_scorer",
+    "load_adjustments",
+    "score_targets",
+    "bootstrap_ci",
+    "SentimentTables",
+    "analyse_sentiment",
+    "SENTENCE_COLUMNS",
+    "DOCUMENT_COLUMNS",
+    "AGREEMENT_COLUMNS",
+    "ACTOR_COLUMNS",
+    "TOPIC_COLUMNS",
+]
+
+SENTENCE_COLUMNS = ["segment_id", "doc_id", "method", "compound", "pos", "neu", "neg", "adjusted_compound"]
+DOCUMENT_COLUMNS = ["doc_id", "method", "mean_compound", "share_positive", "share_neutral", "share_negative",
+                    "n_sentences", "mean_adjusted_compound"]
+AGREEMENT_COLUMNS = ["doc_id", "pearson", "spearman", "sign_agreement", "n_sentences"]
+ACTOR_COLUMNS = ["actor_id", "n_sentences", "mean", "ci_low", "ci_high", "method", "flagged"]
+TOPIC_COLUMNS = ["topic", "n_sentences", "mean", "ci_low", "ci_high", "method"]
+
+
+class Scorer:
+    """Base class: ``score(texts)`` returns compound, pos, neu, neg per text."""
+
+    name = "base"
+
+    def score(self, texts: list[str]) -> pd.DataFrame:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class VaderScorer(Scorer):
+    """VADER (lexicon + rules) at sentence level, optionally with domain valence adjustments."""
+
+    name = "vader"
+
+    def __init__(self, adjustments: dict[str, float] | None = None):
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        self.adjustments = adjustments or {}
+        self.analyzer_ = SentimentIntensityAnalyzer()
+        self.analyzer_.lexicon = {**self.analyzer_.lexicon, **self.adjustments}
+
+    def score(self, texts: list[str]) -> pd.DataFrame:
+        rows = [self.analyzer_.polarity_scores(t) for t in texts]
+        return pd.DataFrame(rows, columns=["compound", "pos", "neu", "neg"]).astype(float)
+
+
+class AfinnScorer(Scorer):
+    """AFINN word list (Nielsen 2011), an independent lexicon: summed valence normalised like VADER's
+    compound (``x / sqrt(x^2 + 15)``); pos/neg are the shares of positive/negative words."""
+
+    name = "afinn"
+
+    def __init__(self, adjustments: dict[str, float] | None = None):
+        from afinn import Afinn
+
+        self.adjustments = adjustments or {}
+        self.afinn_ = Afinn(language="en")
+        self.afinn_._dict = {**self.afinn_._dict, **{w: round(v * 5 / 4) for w, v in self.adjustments.items()}}
+
+    def score(self, texts: list[str]) -> pd.DataFrame:
+        rows = []
+        for t in texts:
+            vals = self.afinn_.scores_with_pattern(t)
+            n = max(len(re.findall(r"\w+", t)), 1)
+            total = float(sum(vals))
+            pos = sum(v > 0 for v in vals) / n
+            neg = sum(v < 0 for v in vals) / n
+            rows.append((total / math.sqrt(total * total + 15), pos, 1 - pos - neg, neg))
+        return pd.DataFrame(rows, columns=["compound", "pos", "neu", "neg"]).astype(float)
+
+
+def load_adjustments(path: Path | None) -> dict[str, float]:
+    """Read the domain lexicon adjustment YAML: every entry needs word, valence (-4..4) and reason."""
+    if path is None:
+        return {}
+    if not path.exists():
+        raise DictionaryError(f"lexicon adjustment file not found: {path} (parameter sentiment.lexicon_adjustments)")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    out = {}
+    for n, e in enumerate(data.get("adjustments", []), start=1):
+        if not isinstance(e, dict) or not isinstance(e.get("word"), str) or not e.get("reason"):
+            raise DictionaryError(f"{path}: entry #{n} {e!r} needs word, valence and a one-line reason")
+        v = e.get("valence")
+        if not isinstance(v, (int, float)) or not -4 <= v <= 4:
+            raise DictionaryError(f"{path}: entry '{e['word']}' has valence {v!r}; allowed: a number in -4..4")
+        out[e["word"].lower()] = float(v)
+    return out
+
+
+def make_scorer(method: str, adjustments: dict[str, float] | None = None) -> Scorer:
+    """Scorer by name: ``vader`` or ``afinn``."""
+    if method == "vader":
+        return VaderScorer(adjustments)
+    if method == "afinn":
+        return AfinnScorer(adjustments)
+    from analysis.errors import ParameterError
+
+    raise ParameterError(f"parameter 'sentiment.method': allowed vader, afinn; got {method!r}")
+
+
+_CLAUSE = re.compile(r"\s*(?:[,;:()—–]|\bbut\b|\bwhile\b|\bwhereas\b|\balthough\b|\bhowever\b)\s*", re.I)
+
+
+def score_targets(sentences: list[str], spans: list[tuple[int, int]], scorer: Scorer | None = None,
+                  positive_threshold: float = 0.05, negative_threshold: float = -0.05) -> pd.DataFrame:
+    """Tone toward a target span in each sentence (lexicon baseline).
+
+    The score is the lexicon compound of the clause holding the target (clauses split at commas,
+    semicolons, dashes, brackets and contrastive conjunctions); when that clause has no scored word,
+    the whole sentence is used.
+
+    Returns:
+        DataFrame with polarity (negative | neutral | positive) and score, one row per target.
+    """
+    scorer = scorer or VaderScorer()
+    clauses = []
+    for text, (start, end) in zip(sentences, spans):
+        if not 0 <= start < end <= len(text):
+            raise ValueError(f"target span ({start}, {end}) is outside its sentence of {len(text)} characters")
+        cuts = [0] + [m.end() for m in _CLAUSE.finditer(text)] + [len(text) + 1]
+        a = max(c for c in cuts if c <= start)
+        b = min(c for c in cuts if c >= end)
+        clauses.append(text[a:b])
+    s_clause = scorer.score(clauses)["compound"].to_numpy()
+    s_sent = scorer.score(list(sentences))["compound"].to_numpy()
+    score = np.where(s_clause != 0, s_clause, s_sent)
+    pol = np.where(score >= positive_threshold, "positive", np.where(score <= negative_threshold, "negative", "neutral"))
+    return pd.DataFrame({"polarity": pol, "score": np.round(score, 6)})
+
+
+def bootstrap_ci(values: np.ndarray, resamples: int, rng: np.random.Generator) -> tuple[float, float]:
+    """Percentile bootstrap 95% interval of the mean."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        return (float("nan"), float("nan"))
+    if len(values) == 1:
+        return (float(values[0]), float(values[0]))
+    idx = rng.integers(0, len(values), size=(resamples, len(values)))
+    means = values[idx].mean(1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+@dataclass
+class SentimentTables:
+    """Everything the sentiment stage writes."""
+
+    sentences: pd.DataFrame
+    documents: pd.DataFrame
+    agreement: pd.DataFrame
+    actors: pd.DataFrame
+    topics: pd.DataFrame
+    targets: pd.DataFrame
+
+    def write(self, run) -> None:
+        """Write every table into the run folder."""
+        run.write_table(self.sentences, "sentence_sentiment", SENTENCE_COLUMNS)
+        run.write_table(self.documents, "document_sentiment", DOCUMENT_COLUMNS)
+        run.write_table(self.agreement, "method_agreement", AGREEMENT_COLUMNS)
+        run.write_table(self.actors, "actor_sentiment", ACTOR_COLUMNS)
+        run.write_table(self.targets, "actor_mention_sentiment")
+        if len(self.topics):
+            run.write_table(self.topics, "topic_sentiment", TOPIC_COLUMNS)
+
+    def summary(self, method: str) -> str:
+        """One line: tone spread and method agreement."""
+        d = self.documents[self.documents["method"] == method]
+        overall = self.agreement[self.agreement["doc_id"] == "ALL"].iloc[0]
+        return (f"{int(d['n_sentences'].sum())} sentences; document mean compound {d['mean_compound'].min():.2f} "
+                f"to {d['mean_compound'].max():.2f}; methods agree on the sign of "
+                f"{overall['sign_agreement']:.0%} of sentences (pearson {overall['pearson']:.2f})")
+
+
+def _classes(x: np.ndarray, pos: float, neg: float) -> np.ndarray:
+    return np.where(x >= pos, 1, np.where(x <= neg, -1, 0))
+
+
+def _corr(a: np.ndarray, b: np.ndarray, method: str) -> float:
+    if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0:
+        return float("nan")
+    return float(pd.Series(a).corr(pd.Series(b), method=method))
+
+
+def analyse_sentiment(params, documents: pd.DataFrame, segments: pd.DataFrame, mentions: pd.DataFrame | None,
+                      segment_topics: pd.DataFrame | None) -> SentimentTables:
+    """Run the sentiment stage for validated ``params``."""
+    sp = params.sentiment
+    adj = load_adjustments(params.resolve(sp.lexicon_adjustments))
+    sents = segments[segments["unit"] == "sentence"].reset_index(drop=True)
+    texts = sents["text"].tolist()
+    frames = []
+    for method in dict.fromkeys([sp.method, sp.second_method]):
+        raw = make_scorer(method).score(texts)
+        adjusted = make_scorer(method, adj).score(texts)["compound"]
+        f = pd.concat([sents[["segment_id", "doc_id"]], raw], axis=1)
+        f["method"] = method
+        f["adjusted_compound"] = adjusted.to_numpy()
+        frames.append(f)
+    ss = pd.concat(frames, ignore_index=True)
+    for c in ("compound", "pos", "neu", "neg", "adjusted_compound"):
+        ss[c] = ss[c].round(6)
+    ss = ss[SENTENCE_COLUMNS]
+    cls = _classes(ss["compound"].to_numpy(), sp.positive_threshold, sp.negative_threshold)
+    ss_c = ss.assign(_pos=cls == 1, _neu=cls == 0, _neg=cls == -1)
+    g = ss_c.groupby(["doc_id", "method"], sort=True)
+    docs = pd.DataFrame({"mean_compound": g["compound"].mean().round(6), "share_positive": g["_pos"].mean().round(6),
+                         "share_neutral": g["_neu"].mean().round(6), "share_negative": g["_neg"].mean().round(6),
+                         "n_sentences": g.size(), "mean_adjusted_compound": g["adjusted_compound"].mean().round(6)}
+                        ).reset_index()[DOCUMENT_COLUMNS]
+    # Agreement between the two methods, per document and overall.
+    a = ss[ss["method"] == sp.method].set_index("segment_id")["adjusted_compound"]
+    b = ss[ss["method"] == sp.second_method].set_index("segment_id")["adjusted_compound"]
+    both = pd.DataFrame({"a": a, "b": b, "doc_id": sents.set_index("segment_id")["doc_id"]})
+    rows = []
+    for doc_id, grp in [*both.groupby("doc_id"), ("ALL", both)]:
+        x, y = grp["a"].to_numpy(), grp["b"].to_numpy()
+        sign = float(np.mean(_classes(x, sp.positive_threshold, sp.negative_threshold)
+                             == _classes(y, sp.positive_threshold, sp.negative_threshold)))
+        rows.append((doc_id, round(_corr(x, y, "pearson"), 6), round(_corr(x, y, "spearman"), 6), round(sign, 6), len(grp)))
+    agreement = pd.DataFrame(rows, columns=AGREEMENT_COLUMNS)
+    rng = np.random.default_rng(params.seed)
+    primary = ss[ss["method"] == sp.method].set_index("segment_id")["adjusted_compound"]
+    actor_rows, targets = [], pd.DataFrame()
+    if mentions is not None and len(mentions):
+        counted = mentions[mentions["counted"]]
+        # Target-dependent baseline: the clause around each mention.
+        sent_text = sents.set_index("segment_id")
+        ok = counted["segment_id"].isin(sent_text.index)
+        cm = counted[ok].reset_index(drop=True)
+        s_start = cm["segment_id"].map(sent_text["start"]).to_numpy()
+        spans = list(zip(cm["start"].to_numpy() - s_start, cm["end"].to_numpy() - s_start))
+        tscore = score_targets(cm["segment_id"].map(sent_text["text"]).tolist(), spans, make_scorer(sp.method, adj),
+                               sp.positive_threshold, sp.negative_threshold)
+        targets = pd.concat([cm[["doc_id", "segment_id", "actor_id", "surface", "start", "end"]], tscore], axis=1)
+        targets["method"] = f"{sp.method}_clause"
+        for actor_id, grp in counted.groupby("actor_id", sort=True):
+            vals = primary.reindex(grp["segment_id"].unique()).dropna().to_numpy()
+            lo, hi = bootstrap_ci(vals, sp.bootstrap_resamples, rng)
+            actor_rows.append((actor_id, len(vals), float(np.mean(vals)) if len(vals) else np.nan, lo, hi,
+                               f"{sp.method}_sentence", len(vals) < sp.min_sentences))
+            tv = targets.loc[targets["actor_id"] == actor_id].drop_duplicates(["segment_id"])["score"].to_numpy()
+            lo, hi = bootstrap_ci(tv, sp.bootstrap_resamples, rng)
+            actor_rows.append((actor_id, len(tv), float(np.mean(tv)) if len(tv) else np.nan, lo, hi,
+                               f"{sp.method}_clause", len(tv) < sp.min_sentences))
+    actors = pd.DataFrame(actor_rows, columns=ACTOR_COLUMNS)
+    for c in ("mean", "ci_low", "ci_high"):
+        actors[c] = actors[c].round(6)
+    topics = pd.DataFrame(columns=TOPIC_COLUMNS)
+    if segment_topics is not None and len(segment_topics):
+        key = _sentence_topic_key(segment_topics, sents)
+        st = pd.DataFrame({"topic": key, "v": primary.reindex(sents["segment_id"]).to_numpy()}).dropna()
+        trows = []
+        for t, grp in st.groupby("topic", sort=True):
+            lo, hi = bootstrap_ci(grp["v"].to_numpy(), sp.bootstrap_resamples, rng)
+            trows.append((int(t), len(grp), round(grp["v"].mean(), 6), round(lo, 6), round(hi, 6), sp.method))
+        topics = pd.DataFrame(trows, columns=TOPIC_COLUMNS)
+    return SentimentTables(ss, docs, agreement, actors.sort_values(["method", "actor_id"], kind="stable").reset_index(drop=True),
+                           topics, targets)
+
+
+def _sentence_topic_key(segment_topics: pd.DataFrame, sents: pd.DataFrame) -> pd.Series:
+    """Topic of each sentence, whatever the topic unit was (sentence, paragraph or document)."""
+    t = segment_topics.set_index("segment_id")["topic"]
+    for col in ("segment_id", "paragraph_id", "doc_id"):
+        mapped = sents[col].map(t)
+        if mapped.notna().mean() > 0.5:
+            return mapped
+    return pd.Series(np.nan, index=sents.index)
