@@ -13,7 +13,8 @@ import pandas as pd  # noqa: E402
 
 __all__ = ["document_lengths", "topic_terms", "topic_sizes", "topic_map", "document_topic_heatmap",
            "topic_hierarchy", "topics_over_time", "top_actors", "document_actor_heatmap",
-           "cooccurrence_network", "actors_by_group", "sentence_tone_by_document", "actor_tone", "topic_tone"]
+           "cooccurrence_network", "actors_by_group", "sentence_tone_by_document", "actor_tone", "topic_tone",
+           "actor_topic_heatmap"]
 
 
 def _short(label: str, n: int = 28) -> str:
@@ -312,5 +313,27 @@ def topic_tone(topic_sentiment: pd.DataFrame, topics: pd.DataFrame) -> plt.Figur
     ax.axvline(0, color="k", lw=0.8)
     ax.set_xlabel("mean adjusted compound, 95% bootstrap interval")
     ax.set_title("Tone by topic")
+    fig.tight_layout()
+    return fig
+
+
+def actor_topic_heatmap(ats: pd.DataFrame, topics: pd.DataFrame, actors: pd.DataFrame, max_actors: int = 15) -> plt.Figure:
+    """Mentions per actor and topic; cell colour is the mean tone, the number is the mention count."""
+    keep = [a for a in actors["actor_id"] if a in set(ats["actor_id"])][:max_actors]
+    sub = ats[ats["actor_id"].isin(keep)]
+    mentions = sub.pivot_table(index="actor_id", columns="topic", values="mentions", fill_value=0).reindex(keep)
+    tone = sub.pivot_table(index="actor_id", columns="topic", values="mean_tone").reindex(index=keep,
+                                                                                          columns=mentions.columns)
+    names = _topic_names(topics)
+    fig, ax = plt.subplots(figsize=(1.3 * max(mentions.shape[1], 2) + 3, 0.35 * max(len(keep), 3) + 2))
+    im = ax.imshow(tone.to_numpy(dtype=float), cmap="RdBu", vmin=-0.5, vmax=0.5, aspect="auto")
+    for (i, j), v in np.ndenumerate(mentions.to_numpy()):
+        if v:
+            ax.text(j, i, int(v), ha="center", va="center", fontsize=7)
+    ax.set_yticks(range(len(keep)), keep, fontsize=7)
+    ax.set_xticks(range(mentions.shape[1]), [_short(names.get(int(t), str(t)), 24) for t in mentions.columns],
+                  rotation=35, ha="right", fontsize=7)
+    fig.colorbar(im, ax=ax, label="mean sentence tone (adjusted compound)")
+    ax.set_title("Actors x topics: mentions (numbers) and tone (colour)")
     fig.tight_layout()
     return fig

@@ -296,6 +296,10 @@ def run_pipeline(params: Params, out_dir: Path | None = None, until: str | None 
         manifest = _manifest(params, staging, corpus_path, corpus_hash, fingerprints, durations,
                              executed, prev_stages, started)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        if "summary" in stages:
+            from analysis.report import write_report
+
+            write_report(staging)
         # Swap: the old folder moves aside, the new one into place, then the old one goes.
         trash = target.parent / f".{target.name}.old-{os.getpid()}"
         if target.exists():

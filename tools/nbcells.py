@@ -176,4 +176,32 @@ for name, fig in figures.items():
     display(Image(filename=run.save_figure(fig, name)))''', []),
 ]
 
-NOTEBOOKS = {"01_corpus.ipynb": NB01, "02_topics.ipynb": NB02, "03_actors.ipynb": NB03, "04_sentiment.ipynb": NB04}
+NB05 = [
+    ("md", "# 05 Summary: actors x topics x tone\n\n"
+           "Joins the three analyses: for each actor and topic, the mentions, the documents, and the tone of "
+           "the sentences naming the actor (95% bootstrap interval). `example_segment_ids` link every cell "
+           "back to its sentences in the `segments` table. The findings below are generated from the tables.", []),
+    ("code", COMMON, ["parameters"]),
+    ("code", '''from IPython.display import Image, Markdown, display
+
+from analysis import plots, runner, summary
+
+P, run = runner.notebook_setup(params_file, run_dir)
+result = summary.summarise(P, run)
+result.write(run)''', []),
+    ("md", "## Findings", []),
+    ("code", 'display(Markdown("\\n".join(f"- {f}" for f in result.findings)))', []),
+    ("md", "## Actor x topic table", []),
+    ("code", 'result.actor_topic_sentiment.sort_values("mentions", ascending=False).head(30)', []),
+    ("code", '''fig = plots.actor_topic_heatmap(result.actor_topic_sentiment, run.read_table("topics"), run.read_table("actors"))
+display(Image(filename=run.save_figure(fig, "actor_topic")))''', []),
+    ("md", "## The sentences behind one cell\nChange `actor` and `topic` to read the evidence for any cell.", []),
+    ("code", '''cell = result.actor_topic_sentiment.sort_values("mentions", ascending=False).iloc[0]
+segments = run.read_table("segments").set_index("segment_id")
+print(cell["actor_id"], "in topic", cell["topic"])
+for sid in cell["example_segment_ids"]:
+    print("-", sid, segments.loc[sid, "text"])''', []),
+]
+
+NOTEBOOKS = {"01_corpus.ipynb": NB01, "02_topics.ipynb": NB02, "03_actors.ipynb": NB03, "04_sentiment.ipynb": NB04,
+             "05_summary.ipynb": NB05}

@@ -1,0 +1,84 @@
+"""One self-contained HTML page per run: figures embedded, no code, every corpus string escaped."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["write_report"]
+
+_SECTIONS = [
+    ("findings", "Findings", ["findings"], []),
+    ("corpus", "Corpus", ["documents", "removed_lines", "duplicates", "skipped"], ["document_lengths"]),
+    ("topics", "Topics", ["topics", "topic_quality"], ["topic_terms", "topic_sizes", "topic_map", "document_topics",
+                                                      "topic_hierarchy", "topics_over_time"]),
+    ("actors", "Actors", ["actors", "actor_cooccurrence", "actor_candidates", "actor_ambiguous"],
+     ["top_actors", "document_actors", "actor_network", "actors_over_time", "actors_per_source"]),
+    ("sentiment", "Sentiment", ["document_sentiment", "method_agreement", "actor_sentiment", "topic_sentiment"],
+     ["sentence_tone", "actor_tone", "topic_tone"]),
+    ("joined", "Actors x topics x tone", ["actor_topic_sentiment"], ["actor_topic"]),
+]
+_HIDE = {"documents": ["text"]}
+
+
+def _table(df: pd.DataFrame, name: str, rows: int = 25) -> str:
+    df = df.drop(columns=[c for c in _HIDE.get(name, []) if c in df.columns]).head(rows)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))[:300]}</td>" for v in r) + "</tr>"
+                   for r in df.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def write_report(run_dir: Path) -> Path:
+    """Write ``report.html`` for a finished run folder and return its path."""
+    manifest = json.loads((run_dir / "manifest.json").read_text()) if (run_dir / "manifest.json").exists() else {}
+    toc, parts = [], []
+    for anchor, title, tables, figures in _SECTIONS:
+        blocks = []
+        for fig in figures:
+            p = run_dir / "figures" / f"{fig}.png"
+            if p.exists():
+                data = base64.b64encode(p.read_bytes()).decode()
+                blocks.append(f'<figure><img alt="{html.escape(fig)}" src="data:image/png;base64,{data}">'
+                              f"<figcaption>{html.escape(fig)}</figcaption></figure>")
+        for t in tables:
+            p = run_dir / "tables" / f"{t}.parquet"
+            if not p.exists():
+                continue
+            df = pd.read_parquet(p)
+            if t == "findings":
+                blocks.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in df["finding"]) + "</ul>")
+                continue
+            blocks.append(f'<h3>{html.escape(t)} <small>({len(df):,} rows; <a href="tables/{t}.csv">CSV</a>, '
+                          f'<a href="tables/{t}.parquet">Parquet</a>)</small></h3>' + _table(df, t))
+        if blocks:
+            toc.append(f'<li><a href="#{anchor}">{html.escape(title)}</a></li>')
+            parts.append(f'<section id="{anchor}"><h2>{html.escape(title)}</h2>{"".join(blocks)}</section>')
+    params = html.escape(json.dumps(manifest.get("parameters", {}), indent=2))
+    corpus = manifest.get("corpus", {})
+    prov = (f"<p>Corpus <code>{html.escape(str(corpus.get('path', '')))}</code>: {corpus.get('documents')} documents, "
+            f"{corpus.get('skipped')} inputs skipped, sha256 <code>{html.escape(str(corpus.get('sha256', ''))[:16])}</code>. "
+            f"Git commit <code>{html.escape(str(manifest.get('git_commit', ''))[:12])}</code>. Models: "
+            + "; ".join(f"{html.escape(v.get('name', k))} (sha256 {html.escape(v.get('sha256', '')[:12])})"
+                        for k, v in manifest.get("models", {}).items())
+            + f". {len(manifest.get('tables', {}))} table files hashed in <a href=\"manifest.json\">manifest.json</a>.</p>")
+    toc.append('<li><a href="#provenance">Parameters and provenance</a></li>')
+    parts.append(f'<section id="provenance"><h2>Parameters and provenance</h2>{prov}<pre>{params}</pre></section>')
+    name = html.escape(str(manifest.get("run_name", run_dir.name)))
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Report: {name}</title>
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}
+table{{border-collapse:collapse;font-size:12px;margin:.5em 0 1.5em;display:block;overflow-x:auto}}
+td,th{{border:1px solid #ddd;padding:3px 6px;vertical-align:top;max-width:420px}}th{{background:#f4f4f4}}
+img{{max-width:100%}}figure{{margin:1em 0}}figcaption{{font-size:12px;color:#666}}pre{{background:#f7f7f7;padding:1em;font-size:11px}}</style>
+</head><body><h1>News discourse analysis: {name}</h1>
+<nav><h2>Contents</h2><ol>{''.join(toc)}</ol></nav>{''.join(parts)}</body></html>
+"""
+    out = run_dir / "report.html"
+    out.write_text(page, encoding="utf-8")
+    return out

@@ -1,0 +1,91 @@
+"""The joined view: which actors appear in which topics, how often, and in what tone.
+
+``actor_topic_sentiment`` joins ``actor_mentions`` (counted mentions), the topic of each mention's
+sentence, and that sentence's domain-adjusted tone. Findings are generated from the tables, so they are
+always true to them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis.sentiment import _sentence_topic_key, bootstrap_ci
+
+__all__ = ["actor_topic_sentiment", "findings", "SummaryTables", "summarise", "ATS_COLUMNS"]
+
+ATS_COLUMNS = ["actor_id", "topic", "mentions", "documents", "mean_tone", "ci_low", "ci_high", "example_segment_ids",
+               "n_sentences"]
+
+
+def actor_topic_sentiment(mentions: pd.DataFrame, segments: pd.DataFrame, segment_topics: pd.DataFrame,
+                          sentence_sentiment: pd.DataFrame, method: str, resamples: int, seed: int) -> pd.DataFrame:
+    """Mentions, documents and sentence tone (95% bootstrap interval) per actor and topic."""
+    sents = segments[segments["unit"] == "sentence"].reset_index(drop=True)
+    topic_of = pd.Series(_sentence_topic_key(segment_topics, sents).to_numpy(), index=sents["segment_id"])
+    tone = sentence_sentiment[sentence_sentiment["method"] == method].set_index("segment_id")["adjusted_compound"]
+    m = mentions[mentions["counted"]].copy()
+    m["topic"] = m["segment_id"].map(topic_of)
+    m = m.dropna(subset=["topic"])
+    m["topic"] = m["topic"].astype("int64")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for (actor, topic), g in m.groupby(["actor_id", "topic"], sort=True):
+        segs = sorted(g["segment_id"].unique())
+        vals = tone.reindex(segs).dropna().to_numpy()
+        lo, hi = bootstrap_ci(vals, resamples, rng)
+        rows.append((actor, int(topic), len(g), g["doc_id"].nunique(), round(float(np.mean(vals)), 6) if len(vals) else np.nan,
+                     round(lo, 6), round(hi, 6), segs[:5], len(vals)))
+    return pd.DataFrame(rows, columns=ATS_COLUMNS)
+
+
+def findings(ats: pd.DataFrame, actors: pd.DataFrame, topics: pd.DataFrame, min_sentences: int,
+             per_source: pd.DataFrame | None = None) -> list[str]:
+    """Plain-language findings, each computed from the tables passed in."""
+    out = []
+    top = actors.head(5)
+    if len(top):
+        out.append("Most mentioned actors: " + ", ".join(f"{n} ({m} mentions in {d} documents)" for n, m, d in
+                                                          zip(top["name"], top["mentions"], top["documents"])) + ".")
+    labels = dict(zip(topics["topic"], topics["label"]))
+    enough = ats[ats["n_sentences"] >= min_sentences].sort_values(["mean_tone", "actor_id", "topic"], kind="stable")
+    if len(enough):
+        lo, hi = enough.iloc[0], enough.iloc[-1]
+        out.append(f"Most negative actor-topic pair with at least {min_sentences} sentences: {lo['actor_id']} in topic "
+                   f"{lo['topic']} ({labels.get(lo['topic'], '')}), mean tone {lo['mean_tone']:+.2f} "
+                   f"[{lo['ci_low']:+.2f}, {lo['ci_high']:+.2f}], {lo['n_sentences']} sentences.")
+        out.append(f"Most positive: {hi['actor_id']} in topic {hi['topic']} ({labels.get(hi['topic'], '')}), mean tone "
+                   f"{hi['mean_tone']:+.2f} [{hi['ci_low']:+.2f}, {hi['ci_high']:+.2f}], {hi['n_sentences']} sentences.")
+    else:
+        out.append(f"No actor-topic pair has {min_sentences} or more sentences: tone comparisons would be noise.")
+    if per_source is not None and len(per_source):
+        dom = per_source.sort_values(["source", "share", "topic"], ascending=[True, False, True], kind="stable")
+        dom = dom.groupby("source").head(1)
+        out.append("Dominant topic per outlet: " + "; ".join(
+            f"{s}: topic {t} ({labels.get(t, '')}, {sh:.0%})" for s, t, sh in zip(dom["source"], dom["topic"], dom["share"])) + ".")
+    return out
+
+
+@dataclass
+class SummaryTables:
+    """What the summary stage writes."""
+
+    actor_topic_sentiment: pd.DataFrame
+    findings: list[str]
+
+    def write(self, run) -> None:
+        run.write_table(self.actor_topic_sentiment, "actor_topic_sentiment", ATS_COLUMNS)
+        run.write_table(pd.DataFrame({"finding": self.findings}), "findings")
+
+
+def summarise(params, run) -> SummaryTables:
+    """Run the summary stage from the tables of the earlier stages."""
+    sp = params.sentiment
+    ats = actor_topic_sentiment(run.read_table("actor_mentions"), run.read_table("segments"),
+                                run.read_table("segment_topics"), run.read_table("sentence_sentiment"),
+                                sp.method, sp.bootstrap_resamples, params.seed)
+    per_source = run.read_table("topics_per_source") if run.has_table("topics_per_source") else None
+    f = findings(ats, run.read_table("actors"), run.read_table("topics"), sp.min_sentences, per_source)
+    return SummaryTables(ats, f)

@@ -1,0 +1,29 @@
+"""The HTML report escapes corpus text and embeds its figures."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from analysis.report import write_report  # noqa: E402
+from analysis.tables import write_table  # noqa: E402
+
+
+def test_script_in_corpus_renders_as_text(tmp_path):
+    write_table(pd.DataFrame({"doc_id": ["x"], "title": ["<script>alert(1)</script>"], "text": ["t"]}),
+                tmp_path / "tables", "documents")
+    write_table(pd.DataFrame({"finding": ["NATO & <b>EU</b>"]}), tmp_path / "tables", "findings")
+    (tmp_path / "figures").mkdir()
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    fig.savefig(tmp_path / "figures" / "document_lengths.png")
+    (tmp_path / "manifest.json").write_text(json.dumps({"run_name": "<i>r</i>", "parameters": {"a": "<x>"}}))
+    page = write_report(tmp_path).read_text()
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;b&gt;EU&lt;/b&gt;" in page and "<i>r</i>" not in page
+    assert 'src="data:image/png;base64,' in page and 'href="tables/documents.csv"' in page
