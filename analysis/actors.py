@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from analysis import config
 from analysis.errors import DictionaryError
+from analysis.params import read_yaml_mapping
 
 __all__ = [
     "ActorDictionary",
@@ -115,13 +115,8 @@ def _form_list(entry: dict, key: str, where: str) -> list[tuple[str, bool, dict]
 
 
 def _read_yaml(path: Path) -> dict:
-    if not path.exists():
-        raise DictionaryError(f"actor dictionary not found: {path} (parameter actors.dictionary)")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise DictionaryError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("actors", []), list):
+    data = read_yaml_mapping(path, DictionaryError, "actor dictionary", "parameter actors.dictionary")
+    if not isinstance(data.get("actors", []), list):
         raise DictionaryError(f"{path}: expected a mapping with an 'actors' list")
     return data
 

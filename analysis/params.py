@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from analysis import config
-from analysis.errors import ParameterError
+from analysis.errors import AnalysisError, ParameterError
 
 __all__ = [
     "CorpusParams",
@@ -31,6 +31,7 @@ __all__ = [
     "Params",
     "load_params",
     "STAGE_SECTIONS",
+    "read_yaml_mapping",
 ]
 
 
@@ -191,6 +192,20 @@ def validate_params(data: dict[str, Any], where: str = "parameters") -> Params:
         raise ParameterError(f"{where}: {msgs}") from None
 
 
+def read_yaml_mapping(path: Path, error: type[AnalysisError], what: str, hint: str = "") -> dict[str, Any]:
+    """Read a YAML mapping with ``safe_load`` only; a missing, malformed or non-mapping file raises
+    ``error`` naming ``what`` and the file (``hint`` says where it was configured)."""
+    if not path.exists():
+        raise error(f"{what} not found: {path}" + (f" ({hint})" if hint else ""))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise error(f"{what} {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise error(f"{what} {path} must hold a mapping, got {type(data).__name__}")
+    return data
+
+
 def load_params(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Params:
     """Read a YAML parameters file (``safe_load`` only) and validate it.
 
@@ -205,14 +220,7 @@ def load_params(path: str | Path | None = None, overrides: dict[str, Any] | None
             if (base / p).exists():
                 p = base / p
                 break
-    if not p.exists():
-        raise ParameterError(f"parameters file not found: {p} (named files live in notebooks/params/)")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ParameterError(f"parameters file {p} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ParameterError(f"parameters file {p} must hold a mapping of sections, got {type(data).__name__}")
+    data = read_yaml_mapping(p, ParameterError, "parameters file", "named files live in notebooks/params/")
     if overrides:
         data = _deep_merge(data, overrides)
     return validate_params(data, where=str(p))

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from analysis.errors import DictionaryError
+from analysis.params import read_yaml_mapping
 
 __all__ = [
     "Scorer",
@@ -104,9 +104,7 @@ def load_adjustments(path: Path | None) -> dict[str, float]:
     """Read the domain lexicon adjustment YAML: every entry needs word, valence (-4..4) and reason."""
     if path is None:
         return {}
-    if not path.exists():
-        raise DictionaryError(f"lexicon adjustment file not found: {path} (parameter sentiment.lexicon_adjustments)")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = read_yaml_mapping(path, DictionaryError, "lexicon adjustment file", "parameter sentiment.lexicon_adjustments")
     out = {}
     for n, e in enumerate(data.get("adjustments", []), start=1):
         if not isinstance(e, dict) or not isinstance(e.get("word"), str) or not e.get("reason"):

@@ -52,3 +52,15 @@ def test_unknown_type_and_malformed_pattern(tmp_path):
     f = _write(tmp_path, "actors:\n  - {id: lower, name: X, type: other}\n")
     with pytest.raises(DictionaryError, match="UPPER_SNAKE_CASE"):
         load_dictionary(f)
+
+
+def test_malformed_yaml_is_a_clear_error_for_every_yaml_input(tmp_path):
+    from analysis.sentiment import load_adjustments
+
+    f = _write(tmp_path, "actors: [unclosed\n")
+    with pytest.raises(DictionaryError, match="actor dictionary .*mine.yaml is not valid YAML"):
+        load_dictionary(f)
+    with pytest.raises(DictionaryError, match="lexicon adjustment file .*mine.yaml is not valid YAML"):
+        load_adjustments(f)
+    with pytest.raises(DictionaryError, match="lexicon adjustment file not found: .*nope.yaml"):
+        load_adjustments(tmp_path / "nope.yaml")
