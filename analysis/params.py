@@ -108,7 +108,7 @@ class SentimentParams(_Frozen):
     )
     min_sentences: int = Field(3, ge=1)
     bootstrap_resamples: int = Field(1000, ge=100, le=100_000)
-    targeted_method: Literal["clause"] = "clause"
+    targeted_method: Literal["clause"] = Field("clause", description="tone toward each mention: clause = lexicon score of the clause around it")
 
     @field_validator("negative_threshold")
     @classmethod

@@ -23,6 +23,7 @@ import pandas as pd
 
 from analysis.errors import DictionaryError
 from analysis.params import read_yaml_mapping
+from analysis.topics import sentence_topics
 
 __all__ = [
     "Scorer",
@@ -260,7 +261,7 @@ def analyse_sentiment(params, documents: pd.DataFrame, segments: pd.DataFrame, m
         tscore = score_targets(cm["segment_id"].map(sent_text["text"]).tolist(), spans, make_scorer(sp.method, adj),
                                sp.positive_threshold, sp.negative_threshold)
         targets = pd.concat([cm[["doc_id", "segment_id", "actor_id", "surface", "start", "end"]], tscore], axis=1)
-        targets["method"] = f"{sp.method}_clause"
+        targets["method"] = f"{sp.method}_{sp.targeted_method}"
         for actor_id, grp in counted.groupby("actor_id", sort=True):
             vals = primary.reindex(grp["segment_id"].unique()).dropna().to_numpy()
             lo, hi = bootstrap_ci(vals, sp.bootstrap_resamples, rng)
@@ -269,13 +270,13 @@ def analyse_sentiment(params, documents: pd.DataFrame, segments: pd.DataFrame, m
             tv = targets.loc[targets["actor_id"] == actor_id].drop_duplicates(["segment_id"])["score"].to_numpy()
             lo, hi = bootstrap_ci(tv, sp.bootstrap_resamples, rng)
             actor_rows.append((actor_id, len(tv), float(np.mean(tv)) if len(tv) else np.nan, lo, hi,
-                               f"{sp.method}_clause", len(tv) < sp.min_sentences))
+                               f"{sp.method}_{sp.targeted_method}", len(tv) < sp.min_sentences))
     actors = pd.DataFrame(actor_rows, columns=ACTOR_COLUMNS)
     for c in ("mean", "ci_low", "ci_high"):
         actors[c] = actors[c].round(6)
     topics = pd.DataFrame(columns=TOPIC_COLUMNS)
     if segment_topics is not None and len(segment_topics):
-        key = _sentence_topic_key(segment_topics, sents)
+        key = sentence_topics(segment_topics, sents)
         st = pd.DataFrame({"topic": key, "v": primary.reindex(sents["segment_id"]).to_numpy()}).dropna()
         trows = []
         for t, grp in st.groupby("topic", sort=True):
@@ -285,12 +286,3 @@ def analyse_sentiment(params, documents: pd.DataFrame, segments: pd.DataFrame, m
     return SentimentTables(ss, docs, agreement, actors.sort_values(["method", "actor_id"], kind="stable").reset_index(drop=True),
                            topics, targets)
 
-
-def _sentence_topic_key(segment_topics: pd.DataFrame, sents: pd.DataFrame) -> pd.Series:
-    """Topic of each sentence, whatever the topic unit was (sentence, paragraph or document)."""
-    t = segment_topics.set_index("segment_id")["topic"]
-    for col in ("segment_id", "paragraph_id", "doc_id"):
-        mapped = sents[col].map(t)
-        if mapped.notna().mean() > 0.5:
-            return mapped
-    return pd.Series(np.nan, index=sents.index)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.sentiment import _sentence_topic_key, bootstrap_ci
+from analysis.sentiment import bootstrap_ci
+from analysis.topics import sentence_topics
 
 __all__ = ["actor_topic_sentiment", "findings", "SummaryTables", "summarise", "ATS_COLUMNS"]
 
@@ -24,7 +25,7 @@ def actor_topic_sentiment(mentions: pd.DataFrame, segments: pd.DataFrame, segmen
                           sentence_sentiment: pd.DataFrame, method: str, resamples: int, seed: int) -> pd.DataFrame:
     """Mentions, documents and sentence tone (95% bootstrap interval) per actor and topic."""
     sents = segments[segments["unit"] == "sentence"].reset_index(drop=True)
-    topic_of = pd.Series(_sentence_topic_key(segment_topics, sents).to_numpy(), index=sents["segment_id"])
+    topic_of = pd.Series(sentence_topics(segment_topics, sents).to_numpy(), index=sents["segment_id"])
     tone = sentence_sentiment[sentence_sentiment["method"] == method].set_index("segment_id")["adjusted_compound"]
     m = mentions[mentions["counted"]].copy()
     m["topic"] = m["segment_id"].map(topic_of)

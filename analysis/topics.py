@@ -41,6 +41,7 @@ __all__ = [
     "build_units",
     "npmi_coherence",
     "topic_diversity",
+    "sentence_topics",
     "topics_over_time",
     "topics_per_source",
     "TOPIC_COLUMNS",
@@ -283,7 +284,7 @@ class TopicModel:
             col = {t: i for i, t in enumerate(topic_ids)}
             prob = np.array([soft[i, col[t]] if t != -1 else 0.0 for i, t in enumerate(labels)])
         else:
-            sims, prob = np.zeros((len(units), 0)), np.zeros(len(units))
+            prob = np.zeros(len(units))
         self.segment_topics_ = pd.DataFrame({"segment_id": units["segment_id"], "doc_id": units["doc_id"],
                                              "topic": labels.astype("int64"), "probability": np.round(prob, 6)})
         rows = []
@@ -401,6 +402,16 @@ def topic_diversity(topics: list[list[str]], top_n: int = 10) -> float:
     """Share of unique terms among all topics' top-``top_n`` terms (1 = no term repeats)."""
     words = [w for t in topics for w in t[:top_n]]
     return len(set(words)) / len(words) if words else float("nan")
+
+
+def sentence_topics(segment_topics: pd.DataFrame, sentences: pd.DataFrame) -> pd.Series:
+    """Topic of each sentence, whatever the topic unit was (sentence, paragraph or document)."""
+    t = segment_topics.set_index("segment_id")["topic"]
+    for col in ("segment_id", "paragraph_id", "doc_id"):
+        mapped = sentences[col].map(t)
+        if mapped.notna().mean() > 0.5:
+            return mapped
+    return pd.Series(np.nan, index=sentences.index)
 
 
 def topics_over_time(segment_topics: pd.DataFrame, documents: pd.DataFrame) -> pd.DataFrame:
