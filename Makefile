@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: help install report corpus topics actors sentiment summary test test-unit test-integration \
-        test-notebooks lab bench distill lint lock clean verify
+        test-notebooks lab bench distill lint lock clean verify browser screenshot
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_ -]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,6 +37,7 @@ verify: $(STAMP) ## recompute the table hashes of the default run and compare wi
 	$(PY) -m analysis verify outputs/$$($(PY) -c "from analysis.params import load_params; print(load_params('$(PARAMS)').run_name)")
 
 test: $(STAMP) ## unit + integration tests, then nbval over every notebook (network blocked)
+	@$(MAKE) --no-print-directory browser || echo "note: no chromium; the headless-browser report tests will be skipped"
 	$(PY) -m pytest tests -q
 	$(MAKE) --no-print-directory test-notebooks
 
@@ -46,6 +47,15 @@ test-unit: $(STAMP) ## fast unit tests only
 test-notebooks: $(STAMP) ## execute every source notebook with nbval (outputs go to a temporary folder)
 	tmp=$$(mktemp -d) && ANALYSIS_OUTPUTS_DIR=$$tmp $(PY) -m pytest -p no:cacheprovider --nbval-lax \
 	  --nbval-sanitize-with notebooks/nbval_sanitize.cfg notebooks/*.ipynb -q; rc=$$?; rm -rf $$tmp; exit $$rc
+
+browser: ## install Debian's chromium for the headless report tests (needs root and apt; skipped otherwise)
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -q chromium >/dev/null; }
+
+screenshot: ## render outputs/<run>/report.html in headless chromium to report.png beside it
+	@run=outputs/$$($(PY) -c "from analysis.params import load_params; print(load_params('$(PARAMS)').run_name)"); \
+	  chromium --headless --no-sandbox --disable-gpu --window-size=1280,6000 --screenshot=$$run/report.png \
+	  file://$(CURDIR)/$$run/report.html 2>/dev/null && echo "wrote $$run/report.png"
 
 lab: $(STAMP) ## open JupyterLab with the project's kernel registered as "news-analysis"
 	$(PY) -m ipykernel install --sys-prefix --name news-analysis --display-name "Python (news-analysis)"

@@ -31,6 +31,7 @@ import pandas as pd
 
 from analysis import config
 from analysis.errors import DictionaryError
+from analysis.parallel import map_documents
 from analysis.params import read_yaml_mapping
 
 __all__ = [
@@ -214,6 +215,10 @@ class ActorExtractor:
         self.n_process = n_process
         self.nlp_ = None
 
+    def __getstate__(self) -> dict:
+        # Shipped to Dask workers without the loaded pipeline; each worker loads its own once.
+        return {**self.__dict__, "nlp_": None}
+
     def _load(self):
         if self.nlp_ is None:
             import spacy
@@ -347,13 +352,23 @@ class ActorTables:
                 f"top: {top or 'none'}; {len(self.candidates)} NER candidates to review")
 
 
+class _Extract:
+    """Mention extraction for a slice of documents (a Dask partition, or the whole table)."""
+
+    def __init__(self, extractor: ActorExtractor, segments: pd.DataFrame):
+        self.extractor, self.segments = extractor, segments
+
+    def __call__(self, docs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        return self.extractor.extract(docs, self.segments[self.segments["doc_id"].isin(docs["doc_id"])])
+
+
 def analyse_actors(params, documents: pd.DataFrame, segments: pd.DataFrame,
                    extractor: ActorExtractor | None = None) -> ActorTables:
     """Run the actors stage for validated ``params``."""
     ap = params.actors
     dictionary = load_dictionary(params.resolve(ap.dictionary), ap.dictionary_mode)
     extractor = extractor or ActorExtractor(dictionary, ner_discovery=ap.ner_discovery)
-    mentions, ner, ambiguous = extractor.extract(documents, segments)
+    mentions, ner, ambiguous = map_documents(_Extract(extractor, segments), documents, params.compute)
     mentions["counted"] = ap.count_attributive | ~mentions["attributive"].astype(bool)
     mentions = mentions[MENTION_COLUMNS]
     counted = mentions[mentions["counted"]]

@@ -1,4 +1,4 @@
-"""Corpus layer: load documents, clean them, segment them, and find duplicates.
+r"""Corpus layer: load documents, clean them, segment them, and find duplicates.
 
 Tables this module produces (columns are contracts, see README):
 
@@ -619,7 +619,14 @@ class CorpusTables:
         return (f"{len(self.documents)} documents, {units.get('paragraph', 0)} paragraphs, "
                 f"{units.get('sentence', 0)} sentences, {int(self.documents['n_words'].sum())} words; "
                 f"{len(self.removed_lines)} boilerplate lines removed; {len(self.skipped)} inputs skipped; "
-                f"duplicate pairs: {kinds or 'none'}")
+                f"duplicate pairs: {kinds or 'none'}"
+                + (f"; {n_other} flagged non-English (column non_english)" if (n_other := int(self.documents["non_english"].sum())) else ""))
+
+
+def _clean_and_segment(docs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The per-document part of the corpus stage (runs on Dask partitions when a scheduler is set)."""
+    cleaned, removed = clean_documents(docs)
+    return cleaned, removed, segment_documents(cleaned)
 
 
 def build_corpus(params, embed: bool = True) -> CorpusTables:
@@ -628,8 +635,10 @@ def build_corpus(params, embed: bool = True) -> CorpusTables:
     Sentence embeddings (cached) are computed here so that retold stories are found, and reused by
     the topic stage at no cost.
     """
+    from analysis.parallel import map_documents
+
     raw = load_corpus(params.corpus, params.resolve(params.corpus.path))
-    docs, removed = clean_documents(raw.documents)
+    docs, removed, segments = map_documents(_clean_and_segment, raw.documents, params.compute)
     empty = docs["text"].str.strip() == ""
     skipped = raw.skipped
     if empty.any():
@@ -639,7 +648,7 @@ def build_corpus(params, embed: bool = True) -> CorpusTables:
         docs = docs[~empty].reset_index(drop=True)
         if docs.empty:
             raise CorpusError(f"{params.corpus.path}: every document was boilerplate only")
-    segments = segment_documents(docs)
+        segments = segments[segments["doc_id"].isin(docs["doc_id"])].reset_index(drop=True)
     stats = {"encoded": 0, "cached": 0}
     models: dict[str, dict[str, str]] = {}
     sentences = segments[segments["unit"] == "sentence"]

@@ -33,6 +33,7 @@ __all__ = [
     "Embedder",
     "EmbeddingCache",
     "model2vec_path",
+    "distill_model2vec",
 ]
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,32 @@ def verify_minilm(path: Path | None = None, expected: str = MINILM_SHA256) -> st
 def model2vec_path() -> Path:
     """Where the locally distilled static model lives (built by ``python -m analysis distill``)."""
     return config.cache_dir() / "models" / "minilm-model2vec-256"
+
+
+def distill_model2vec(out: Path | None = None, pca_dims: int = 256) -> Path:
+    """Distil a static model2vec embedding model from the installed MiniLM, offline.
+
+    Every vocabulary token is passed through the (sha256-verified) MiniLM once, reduced by PCA to
+    ``pca_dims`` and weighted by SIF; the result embeds a text as the mean of its tokens' vectors, with
+    no transformer at inference. Written as safetensors under ``.cache/models/`` (or ``out``).
+    """
+    from model2vec.distill import distill_from_model
+    from transformers import AutoModel, AutoTokenizer
+
+    verify_minilm()
+    out = Path(out) if out else model2vec_path()
+    tok = AutoTokenizer.from_pretrained(minilm_path())
+    model = AutoModel.from_pretrained(minilm_path())
+    static = distill_from_model(model, tok, pca_dims=pca_dims, device="cpu")
+    tmp = out.with_name(out.name + ".tmp")
+    static.save_pretrained(str(tmp))
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    tmp.rename(out)
+    log.info("distilled model2vec model written to %s", out)
+    return out
 
 
 class EmbeddingCache:

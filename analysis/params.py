@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,7 +83,8 @@ class TopicParams(_Frozen):
     reduce_outliers: bool = True
     small_corpus_max_units: int = Field(60, ge=3, description="below this, KMeans instead of UMAP+HDBSCAN")
     top_n_words: int = Field(10, ge=3, le=50)
-    fit_sample_limit: int | None = Field(None, ge=100, description="fit on a seeded sample above this")
+    fit_sample_limit: int | None = Field(50_000, ge=100, description="above this many units, fit on a seeded "
+                                         "sample of this size and assign the rest with transform")
 
 
 class ActorParams(_Frozen):
@@ -108,7 +110,10 @@ class SentimentParams(_Frozen):
     )
     min_sentences: int = Field(3, ge=1)
     bootstrap_resamples: int = Field(1000, ge=100, le=100_000)
-    targeted_method: Literal["clause"] = Field("clause", description="tone toward each mention: clause = lexicon score of the clause around it")
+    targeted_method: Literal["model", "clause"] = Field(
+        "model", description="tone toward each mention: model = the shipped target-dependent classifier, "
+        "clause = lexicon score of the clause around the mention")
+    targeted_model: str | None = Field(None, description="a retrained targeted model (.safetensors); default: the shipped one")
 
     @field_validator("negative_threshold")
     @classmethod
@@ -117,6 +122,22 @@ class SentimentParams(_Frozen):
         if pos is not None and v > pos:
             raise ValueError(f"must not exceed positive_threshold ({pos})")
         return v
+
+
+class ComputeParams(_Frozen):
+    """Where the per-document work runs; never changes a table, so it is not part of any fingerprint."""
+
+    scheduler: str | None = Field(None, description="empty: pandas in this process; 'local': a Dask "
+                                  "LocalCluster; or a scheduler address such as tcp://10.0.0.5:8786")
+    workers: int = Field(2, ge=1, le=512, description="worker processes of the local cluster")
+    partitions: int | None = Field(None, ge=1, description="document partitions (default 4 per worker)")
+
+    @field_validator("scheduler")
+    @classmethod
+    def _address(cls, v: str | None) -> str | None:
+        if v in (None, "", "local") or re.match(r"^(tcp|tls|inproc|ucx)://\S+$", v):
+            return v or None
+        raise ValueError("must be empty, 'local', or a scheduler address like tcp://host:8786")
 
 
 class Params(_Frozen):
@@ -129,6 +150,7 @@ class Params(_Frozen):
     topics: TopicParams = TopicParams()
     actors: ActorParams = ActorParams()
     sentiment: SentimentParams = SentimentParams()
+    compute: ComputeParams = ComputeParams()
 
     def resolve(self, path: str | None) -> Path | None:
         """Return ``path`` made absolute against the project root (``None`` stays ``None``)."""
@@ -193,8 +215,11 @@ def validate_params(data: dict[str, Any], where: str = "parameters") -> Params:
 
 
 def read_yaml_mapping(path: Path, error: type[AnalysisError], what: str, hint: str = "") -> dict[str, Any]:
-    """Read a YAML mapping with ``safe_load`` only; a missing, malformed or non-mapping file raises
-    ``error`` naming ``what`` and the file (``hint`` says where it was configured)."""
+    """Read a YAML mapping with ``safe_load`` only.
+
+    A missing, malformed or non-mapping file raises ``error`` naming ``what`` and the file (``hint`` says
+    where it was configured).
+    """
     if not path.exists():
         raise error(f"{what} not found: {path}" + (f" ({hint})" if hint else ""))
     try:

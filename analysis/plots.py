@@ -295,7 +295,8 @@ def actor_tone(actor_sentiment: pd.DataFrame, actors: pd.DataFrame, method: str,
     ax.invert_yaxis()
     ax.axvline(0, color="k", lw=0.8)
     ax.set_xlabel(f"mean tone ({method}), 95% bootstrap interval")
-    ax.set_title("Tone of sentences naming each actor")
+    ax.set_title("Tone toward each actor (target-dependent)" if not method.endswith("_sentence")
+                 else "Tone of sentences naming each actor")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig

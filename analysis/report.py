@@ -18,8 +18,9 @@ _SECTIONS = [
                                                       "topic_hierarchy", "topics_over_time"]),
     ("actors", "Actors", ["actors", "actor_cooccurrence", "actor_candidates", "actor_ambiguous"],
      ["top_actors", "document_actors", "actor_network", "actors_over_time", "actors_per_source"]),
-    ("sentiment", "Sentiment", ["document_sentiment", "method_agreement", "actor_sentiment", "topic_sentiment"],
-     ["sentence_tone", "actor_tone", "topic_tone"]),
+    ("sentiment", "Sentiment", ["document_sentiment", "method_agreement", "actor_sentiment", "actor_mention_sentiment",
+                                "topic_sentiment"],
+     ["sentence_tone", "actor_tone", "actor_target_tone", "topic_tone"]),
     ("joined", "Actors x topics x tone", ["actor_topic_sentiment"], ["actor_topic"]),
 ]
 _HIDE = {"documents": ["text"]}

@@ -201,7 +201,7 @@ class _Lock:
                     pass
                 raise RunLockedError(
                     f"another run (pid {pid}) is writing {self.path.parent / self.path.name[1:-5]}; wait for "
-                    f"it to finish, or choose another --out / run_name (lock file: {self.path})")
+                    f"it to finish, or choose another --out / run_name (lock file: {self.path})") from None
         raise RunLockedError(f"could not take the lock {self.path}; remove it if no run is active")
 
     def __exit__(self, *exc):

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import DictionaryError
+from analysis.parallel import map_documents
 from analysis.params import read_yaml_mapping
 from analysis.topics import sentence_topics
 
@@ -77,8 +78,11 @@ class VaderScorer(Scorer):
 
 
 class AfinnScorer(Scorer):
-    """AFINN word list (Nielsen 2011), an independent lexicon: summed valence normalised like VADER's
-    compound (``x / sqrt(x^2 + 15)``); pos/neg are the shares of positive/negative words."""
+    """AFINN word list (Nielsen 2011), an independent lexicon.
+
+    Summed valence normalised like VADER's compound (``x / sqrt(x^2 + 15)``); pos/neg are the shares of
+    positive/negative words.
+    """
 
     name = "afinn"
 
@@ -131,22 +135,40 @@ def make_scorer(method: str, adjustments: dict[str, float] | None = None) -> Sco
 _CLAUSE = re.compile(r"\s*(?:[,;:()—–]|\bbut\b|\bwhile\b|\bwhereas\b|\balthough\b|\bhowever\b)\s*", re.I)
 
 
-def score_targets(sentences: list[str], spans: list[tuple[int, int]], scorer: Scorer | None = None,
-                  positive_threshold: float = 0.05, negative_threshold: float = -0.05) -> pd.DataFrame:
-    """Tone toward a target span in each sentence (lexicon baseline).
+def score_targets(sentences: list[str], spans: list[tuple[int, int]], method: str = "model",
+                  scorer: Scorer | None = None, positive_threshold: float = 0.05, negative_threshold: float = -0.05,
+                  model_path: Path | None = None) -> pd.DataFrame:
+    """Tone toward a target span (start, end character offsets) in each sentence.
 
-    The score is the lexicon compound of the clause holding the target (clauses split at commas,
-    semicolons, dashes, brackets and contrastive conjunctions); when that clause has no scored word,
-    the whole sentence is used.
+    ``method="model"`` (default) uses the shipped target-dependent classifier
+    (:mod:`analysis.targeted`, macro-F1 on held-out NewsMTSC in its model card): ``score`` is
+    p(positive) - p(negative) and ``polarity`` the most probable class, with the three probabilities.
+    ``method="clause"`` is the lexicon baseline: the compound of the clause holding the target (clauses
+    split at commas, semicolons, dashes, brackets and contrastive conjunctions), or of the whole sentence
+    when that clause has no scored word, classed with the thresholds.
 
     Returns:
         DataFrame with polarity (negative | neutral | positive) and score, one row per target.
+
+    Raises:
+        ValueError: a span lies outside its sentence. ParameterError: unknown ``method``.
     """
-    scorer = scorer or VaderScorer()
-    clauses = []
+    if len(sentences) != len(spans):
+        raise ValueError(f"{len(sentences)} sentences but {len(spans)} spans")
     for text, (start, end) in zip(sentences, spans):
         if not 0 <= start < end <= len(text):
             raise ValueError(f"target span ({start}, {end}) is outside its sentence of {len(text)} characters")
+    if method == "model":
+        from analysis.targeted import MODEL_FILE, TargetedScorer
+
+        return TargetedScorer.load(model_path or MODEL_FILE).score(list(sentences), list(spans))
+    if method != "clause":
+        from analysis.errors import ParameterError
+
+        raise ParameterError(f"parameter 'sentiment.targeted_method': allowed model, clause; got {method!r}")
+    scorer = scorer or VaderScorer()
+    clauses = []
+    for text, (start, end) in zip(sentences, spans):
         cuts = [0] + [m.end() for m in _CLAUSE.finditer(text)] + [len(text) + 1]
         a = max(c for c in cuts if c <= start)
         b = min(c for c in cuts if c >= end)
@@ -195,9 +217,15 @@ class SentimentTables:
         """One line: tone spread and method agreement."""
         d = self.documents[self.documents["method"] == method]
         overall = self.agreement[self.agreement["doc_id"] == "ALL"].iloc[0]
-        return (f"{int(d['n_sentences'].sum())} sentences; document mean compound {d['mean_compound'].min():.2f} "
+        line = (f"{int(d['n_sentences'].sum())} sentences; document mean compound {d['mean_compound'].min():.2f} "
                 f"to {d['mean_compound'].max():.2f}; methods agree on the sign of "
                 f"{overall['sign_agreement']:.0%} of sentences (pearson {overall['pearson']:.2f})")
+        if len(self.targets):
+            share = self.targets["polarity"].value_counts(normalize=True)
+            line += (f"; tone toward {len(self.targets)} actor mentions ({self.targets['method'].iloc[0]}): "
+                     f"{share.get('negative', 0):.0%} negative, {share.get('neutral', 0):.0%} neutral, "
+                     f"{share.get('positive', 0):.0%} positive")
+        return line
 
 
 def _classes(x: np.ndarray, pos: float, neg: float) -> np.ndarray:
@@ -210,25 +238,58 @@ def _corr(a: np.ndarray, b: np.ndarray, method: str) -> float:
     return float(pd.Series(a).corr(pd.Series(b), method=method))
 
 
+class _ScoreDocuments:
+    """Sentence scores and tone toward each mention for a slice of documents (a Dask partition or all)."""
+
+    def __init__(self, params, adjustments: dict[str, float], sentences: pd.DataFrame,
+                 counted: pd.DataFrame | None, target_method: str):
+        self.params, self.adj, self.sents, self.counted, self.target_method = (
+            params, adjustments, sentences, counted, target_method)
+
+    def __call__(self, docs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        sp = self.params.sentiment
+        sents = self.sents[self.sents["doc_id"].isin(docs["doc_id"])].reset_index(drop=True)
+        texts = sents["text"].tolist()
+        frames = []
+        for method in dict.fromkeys([sp.method, sp.second_method]):
+            raw = make_scorer(method).score(texts)
+            adjusted = make_scorer(method, self.adj).score(texts)["compound"]
+            f = pd.concat([sents[["segment_id", "doc_id"]], raw], axis=1)
+            f["method"] = method
+            f["adjusted_compound"] = adjusted.to_numpy()
+            frames.append(f)
+        ss = pd.concat(frames, ignore_index=True)
+        for c in ("compound", "pos", "neu", "neg", "adjusted_compound"):
+            ss[c] = ss[c].astype(float).round(6)
+        ss = ss[SENTENCE_COLUMNS]
+        targets = pd.DataFrame(columns=["doc_id", "segment_id", "actor_id", "surface", "start", "end", "polarity",
+                                        "score", "method"])
+        if self.counted is not None:
+            sent_text = sents.set_index("segment_id")
+            cm = self.counted[self.counted["segment_id"].isin(sent_text.index)].reset_index(drop=True)
+            if len(cm):
+                s_start = cm["segment_id"].map(sent_text["start"]).to_numpy()
+                spans = list(zip(cm["start"].to_numpy() - s_start, cm["end"].to_numpy() - s_start))
+                tscore = score_targets(cm["segment_id"].map(sent_text["text"]).tolist(), spans, sp.targeted_method,
+                                       make_scorer(sp.method, self.adj), sp.positive_threshold, sp.negative_threshold,
+                                       self.params.resolve(sp.targeted_model) if sp.targeted_model else None)
+                targets = pd.concat([cm[["doc_id", "segment_id", "actor_id", "surface", "start", "end"]], tscore], axis=1)
+                targets["method"] = self.target_method
+        return ss, targets
+
+
 def analyse_sentiment(params, documents: pd.DataFrame, segments: pd.DataFrame, mentions: pd.DataFrame | None,
                       segment_topics: pd.DataFrame | None) -> SentimentTables:
     """Run the sentiment stage for validated ``params``."""
     sp = params.sentiment
     adj = load_adjustments(params.resolve(sp.lexicon_adjustments))
     sents = segments[segments["unit"] == "sentence"].reset_index(drop=True)
-    texts = sents["text"].tolist()
-    frames = []
-    for method in dict.fromkeys([sp.method, sp.second_method]):
-        raw = make_scorer(method).score(texts)
-        adjusted = make_scorer(method, adj).score(texts)["compound"]
-        f = pd.concat([sents[["segment_id", "doc_id"]], raw], axis=1)
-        f["method"] = method
-        f["adjusted_compound"] = adjusted.to_numpy()
-        frames.append(f)
-    ss = pd.concat(frames, ignore_index=True)
-    for c in ("compound", "pos", "neu", "neg", "adjusted_compound"):
-        ss[c] = ss[c].round(6)
-    ss = ss[SENTENCE_COLUMNS]
+    counted = mentions[mentions["counted"]] if mentions is not None and len(mentions) else None
+    target_method = "targeted_model" if sp.targeted_method == "model" else f"{sp.method}_clause"
+    ss, targets = map_documents(_ScoreDocuments(params, adj, sents, counted, target_method), documents, params.compute)
+    # One block per method, sentences in corpus order (identical whichever way the slices ran).
+    rank = {m: i for i, m in enumerate(dict.fromkeys([sp.method, sp.second_method]))}
+    ss = ss.sort_values("method", key=lambda m: m.map(rank), kind="stable").reset_index(drop=True)
     cls = _classes(ss["compound"].to_numpy(), sp.positive_threshold, sp.negative_threshold)
     ss_c = ss.assign(_pos=cls == 1, _neu=cls == 0, _neg=cls == -1)
     g = ss_c.groupby(["doc_id", "method"], sort=True)
@@ -249,19 +310,8 @@ def analyse_sentiment(params, documents: pd.DataFrame, segments: pd.DataFrame, m
     agreement = pd.DataFrame(rows, columns=AGREEMENT_COLUMNS)
     rng = np.random.default_rng(params.seed)
     primary = ss[ss["method"] == sp.method].set_index("segment_id")["adjusted_compound"]
-    actor_rows, targets = [], pd.DataFrame()
-    if mentions is not None and len(mentions):
-        counted = mentions[mentions["counted"]]
-        # Target-dependent baseline: the clause around each mention.
-        sent_text = sents.set_index("segment_id")
-        ok = counted["segment_id"].isin(sent_text.index)
-        cm = counted[ok].reset_index(drop=True)
-        s_start = cm["segment_id"].map(sent_text["start"]).to_numpy()
-        spans = list(zip(cm["start"].to_numpy() - s_start, cm["end"].to_numpy() - s_start))
-        tscore = score_targets(cm["segment_id"].map(sent_text["text"]).tolist(), spans, make_scorer(sp.method, adj),
-                               sp.positive_threshold, sp.negative_threshold)
-        targets = pd.concat([cm[["doc_id", "segment_id", "actor_id", "surface", "start", "end"]], tscore], axis=1)
-        targets["method"] = f"{sp.method}_{sp.targeted_method}"
+    actor_rows = []
+    if counted is not None:
         for actor_id, grp in counted.groupby("actor_id", sort=True):
             vals = primary.reindex(grp["segment_id"].unique()).dropna().to_numpy()
             lo, hi = bootstrap_ci(vals, sp.bootstrap_resamples, rng)
@@ -270,7 +320,7 @@ def analyse_sentiment(params, documents: pd.DataFrame, segments: pd.DataFrame, m
             tv = targets.loc[targets["actor_id"] == actor_id].drop_duplicates(["segment_id"])["score"].to_numpy()
             lo, hi = bootstrap_ci(tv, sp.bootstrap_resamples, rng)
             actor_rows.append((actor_id, len(tv), float(np.mean(tv)) if len(tv) else np.nan, lo, hi,
-                               f"{sp.method}_{sp.targeted_method}", len(tv) < sp.min_sentences))
+                               target_method, len(tv) < sp.min_sentences))
     actors = pd.DataFrame(actor_rows, columns=ACTOR_COLUMNS)
     for c in ("mean", "ci_low", "ci_high"):
         actors[c] = actors[c].round(6)

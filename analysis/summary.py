@@ -18,12 +18,17 @@ from analysis.topics import sentence_topics
 __all__ = ["actor_topic_sentiment", "findings", "SummaryTables", "summarise", "ATS_COLUMNS"]
 
 ATS_COLUMNS = ["actor_id", "topic", "mentions", "documents", "mean_tone", "ci_low", "ci_high", "example_segment_ids",
-               "n_sentences"]
+               "n_sentences", "target_tone", "target_ci_low", "target_ci_high", "target_method"]
 
 
 def actor_topic_sentiment(mentions: pd.DataFrame, segments: pd.DataFrame, segment_topics: pd.DataFrame,
-                          sentence_sentiment: pd.DataFrame, method: str, resamples: int, seed: int) -> pd.DataFrame:
-    """Mentions, documents and sentence tone (95% bootstrap interval) per actor and topic."""
+                          sentence_sentiment: pd.DataFrame, method: str, resamples: int, seed: int,
+                          targets: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Mentions, documents and tone (95% bootstrap intervals) per actor and topic.
+
+    ``mean_tone`` is the tone of the sentences naming the actor; ``target_tone`` the tone toward the actor
+    in them (``actor_mention_sentiment``, one score per sentence), when that table is given.
+    """
     sents = segments[segments["unit"] == "sentence"].reset_index(drop=True)
     topic_of = pd.Series(sentence_topics(segment_topics, sents).to_numpy(), index=sents["segment_id"])
     tone = sentence_sentiment[sentence_sentiment["method"] == method].set_index("segment_id")["adjusted_compound"]
@@ -32,13 +37,21 @@ def actor_topic_sentiment(mentions: pd.DataFrame, segments: pd.DataFrame, segmen
     m = m.dropna(subset=["topic"])
     m["topic"] = m["topic"].astype("int64")
     rng = np.random.default_rng(seed)
+    has_t = targets is not None and len(targets) > 0
+    if has_t:
+        t_score = targets.drop_duplicates(["actor_id", "segment_id"]).set_index(["actor_id", "segment_id"])["score"]
+        t_method = str(targets["method"].iloc[0])
     rows = []
     for (actor, topic), g in m.groupby(["actor_id", "topic"], sort=True):
         segs = sorted(g["segment_id"].unique())
         vals = tone.reindex(segs).dropna().to_numpy()
         lo, hi = bootstrap_ci(vals, resamples, rng)
+        tv = t_score.reindex([(actor, x) for x in segs]).dropna().to_numpy() if has_t else np.array([])
+        tlo, thi = bootstrap_ci(tv, resamples, rng)
         rows.append((actor, int(topic), len(g), g["doc_id"].nunique(), round(float(np.mean(vals)), 6) if len(vals) else np.nan,
-                     round(lo, 6), round(hi, 6), segs[:5], len(vals)))
+                     round(lo, 6), round(hi, 6), segs[:5], len(vals),
+                     round(float(np.mean(tv)), 6) if len(tv) else np.nan, round(tlo, 6), round(thi, 6),
+                     t_method if has_t else ""))
     return pd.DataFrame(rows, columns=ATS_COLUMNS)
 
 
@@ -61,6 +74,15 @@ def findings(ats: pd.DataFrame, actors: pd.DataFrame, topics: pd.DataFrame, min_
                    f"{hi['mean_tone']:+.2f} [{hi['ci_low']:+.2f}, {hi['ci_high']:+.2f}], {hi['n_sentences']} sentences.")
     else:
         out.append(f"No actor-topic pair has {min_sentences} or more sentences: tone comparisons would be noise.")
+    tt = ats[(ats["n_sentences"] >= min_sentences) & ats["target_tone"].notna()]
+    if len(tt):
+        tt = tt.sort_values(["target_tone", "actor_id", "topic"], kind="stable")
+        lo, hi = tt.iloc[0], tt.iloc[-1]
+        out.append(f"Tone toward the actor itself ({lo['target_method']}): most negative {lo['actor_id']} in topic "
+                   f"{lo['topic']} ({labels.get(lo['topic'], '')}), {lo['target_tone']:+.2f} "
+                   f"[{lo['target_ci_low']:+.2f}, {lo['target_ci_high']:+.2f}]; most positive {hi['actor_id']} in topic "
+                   f"{hi['topic']} ({labels.get(hi['topic'], '')}), {hi['target_tone']:+.2f} "
+                   f"[{hi['target_ci_low']:+.2f}, {hi['target_ci_high']:+.2f}].")
     if per_source is not None and len(per_source):
         dom = per_source.sort_values(["source", "share", "topic"], ascending=[True, False, True], kind="stable")
         dom = dom.groupby("source").head(1)
@@ -86,7 +108,8 @@ def summarise(params, run) -> SummaryTables:
     sp = params.sentiment
     ats = actor_topic_sentiment(run.read_table("actor_mentions"), run.read_table("segments"),
                                 run.read_table("segment_topics"), run.read_table("sentence_sentiment"),
-                                sp.method, sp.bootstrap_resamples, params.seed)
+                                sp.method, sp.bootstrap_resamples, params.seed,
+                                run.read_table("actor_mention_sentiment") if run.has_table("actor_mention_sentiment") else None)
     per_source = run.read_table("topics_per_source") if run.has_table("topics_per_source") else None
     f = findings(ats, run.read_table("actors"), run.read_table("topics"), sp.min_sentences, per_source)
     return SummaryTables(ats, f)

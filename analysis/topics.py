@@ -141,7 +141,9 @@ class TopicModel:
         reduce_outliers: reassign HDBSCAN outliers to topics by embedding similarity.
         small_corpus_max_units: up to this many units, KMeans on unreduced embeddings is used.
         top_n_words: terms kept per topic.
-        random_state: seed of UMAP, KMeans and KeyBERTInspired.
+        random_state: seed of UMAP, KMeans, KeyBERTInspired and the fitting sample.
+        fit_sample_limit: above this many units, fit on a seeded random sample of this size and assign
+            the other units with :meth:`transform` (nearest topic centroid); ``None`` fits on all.
         embedder: an :class:`analysis.embeddings.Embedder` for word embeddings (KeyBERTInspired).
 
     Example:
@@ -151,7 +153,8 @@ class TopicModel:
 
     def __init__(self, n_neighbors=None, n_components=5, min_cluster_size=None, nr_topics=None,
                  representation="keybert_mmr", mmr_diversity=0.3, reduce_outliers=True,
-                 small_corpus_max_units=60, top_n_words=10, random_state=42, embedder=None):
+                 small_corpus_max_units=60, top_n_words=10, random_state=42, fit_sample_limit=None,
+                 embedder=None):
         self.n_neighbors = n_neighbors
         self.n_components = n_components
         self.min_cluster_size = min_cluster_size
@@ -162,6 +165,7 @@ class TopicModel:
         self.small_corpus_max_units = small_corpus_max_units
         self.top_n_words = top_n_words
         self.random_state = random_state
+        self.fit_sample_limit = fit_sample_limit
         self.embedder = embedder
 
     # ----------------------------------------------------------------------------- set-up
@@ -217,6 +221,12 @@ class TopicModel:
                                 "(topics.unit: sentence) or a larger corpus")
         if len(embeddings) != n:
             raise AnalysisError(f"{len(embeddings)} embeddings for {n} units")
+        all_units, all_vecs = units.reset_index(drop=True), np.asarray(embeddings, dtype=np.float32)
+        sample = None
+        if self.fit_sample_limit and n > self.fit_sample_limit:
+            rng = np.random.default_rng(self.random_state)
+            sample = np.sort(rng.choice(n, self.fit_sample_limit, replace=False))
+            units, embeddings, n = all_units.iloc[sample].reset_index(drop=True), all_vecs[sample], len(sample)
         docs = units["text"].tolist()
         vecs = np.asarray(embeddings, dtype=np.float32)
         setup = self._setup(n, _normalise(vecs))
@@ -252,20 +262,39 @@ class TopicModel:
                                 ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
                                 representation_model=self._representation(), top_n_words=self.top_n_words)
             topics = np.asarray(new)
-        self.outlier_share_after_ = float(np.mean(topics == -1))
         self.model_ = model
-        self.units_ = units.reset_index(drop=True)
-        self.embeddings_ = vecs
-        self.labels_ = topics
-        self.reduced_ = self._reduced(model, fit_vecs)
+        self.units_, self.embeddings_, self.labels_ = units.reset_index(drop=True), vecs, topics
+        self.n_fit_units_ = n
+        if sample is not None:
+            # The rest of the corpus joins the topics found on the sample.
+            rest = np.setdiff1d(np.arange(len(all_units)), sample)
+            labels = np.full(len(all_units), -1, dtype=np.int64)
+            labels[sample] = topics
+            labels[rest] = self.transform(all_vecs[rest])
+            self.units_, self.embeddings_, self.labels_ = all_units, all_vecs, labels
+            self.setup_ += f"; fitted on a seeded sample of {n} of {len(all_units)} units, the rest assigned by transform"
+        self.outlier_share_after_ = float(np.mean(self.labels_ == -1))
+        self.reduced_ = self._reduced(model, fit_vecs) if sample is None else self._reduced(model, all_vecs, use_umap=False)
         self._tables()
         return self
 
-    def _reduced(self, model, fit_vecs) -> np.ndarray:
+    def transform(self, embeddings: np.ndarray, batch_size: int = 20_000) -> np.ndarray:
+        """Topic of each new unit: the fitted topic whose centroid is nearest by cosine (in batches)."""
+        vecs, labels = _normalise(self.embeddings_), self.labels_
+        topic_ids = sorted(t for t in set(labels.tolist()) if t != -1)
+        if not topic_ids:
+            return np.full(len(embeddings), -1, dtype=np.int64)
+        cmat = _normalise(np.stack([vecs[labels == t].mean(0) for t in topic_ids]))
+        out = np.empty(len(embeddings), dtype=np.int64)
+        for i in range(0, len(embeddings), batch_size):
+            out[i:i + batch_size] = np.asarray(topic_ids)[(_normalise(np.asarray(embeddings[i:i + batch_size], np.float32)) @ cmat.T).argmax(1)]
+        return out
+
+    def _reduced(self, model, fit_vecs, use_umap: bool = True) -> np.ndarray:
         """Unit coordinates for the 2-D map: PCA of the reduced (or raw) embeddings."""
         from sklearn.decomposition import PCA
 
-        base = getattr(model.umap_model, "embedding_", None)
+        base = getattr(model.umap_model, "embedding_", None) if use_umap else None
         base = fit_vecs if base is None else base
         if len(base) < 3:
             return np.zeros((len(base), 2))
@@ -492,7 +521,8 @@ def fit_topics(params, documents: pd.DataFrame, segments: pd.DataFrame) -> Topic
                        min_cluster_size=tp.min_cluster_size, nr_topics=tp.nr_topics,
                        representation=tp.representation, mmr_diversity=tp.mmr_diversity,
                        reduce_outliers=tp.reduce_outliers, small_corpus_max_units=tp.small_corpus_max_units,
-                       top_n_words=tp.top_n_words, random_state=params.seed, embedder=enc).fit(units, vecs)
+                       top_n_words=tp.top_n_words, random_state=params.seed, fit_sample_limit=tp.fit_sample_limit,
+                       embedder=enc).fit(units, vecs)
     st = model.segment_topics_
     return TopicsResult(model, unit, why, model.topics_table_, st, model.document_topics_, model.quality(),
                         model.hierarchy(), topics_over_time(st, documents), topics_per_source(st, documents))

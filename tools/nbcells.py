@@ -1,5 +1,6 @@
-"""Cell lists of the source notebooks (see tools/nbgen.py). Notebooks stay thin: parameters, calls
-into ``analysis``, display. No def or class here.
+"""Cell lists of the source notebooks (see tools/nbgen.py).
+
+Notebooks stay thin: parameters, calls into ``analysis``, display. No def or class here.
 """
 
 COMMON = '''params_file = "params/seeds.yaml"  # named parameters file (notebooks/params/) or a run's params.json
@@ -23,7 +24,7 @@ P, run = runner.notebook_setup(params_file, run_dir, corpus=dict(path=corpus_pat
 result = corpus.build_corpus(P)
 result.write(run)''', []),
     ("md", "## Summary", []),
-    ("code", "print(result.summary())", []),
+    ("code", "# NBVAL_CHECK_OUTPUT  (nbval compares this output on the seeds; tools/nbgen.py --record refreshes it)\nprint(result.summary())", []),
     ("code", 'result.documents.drop(columns=["text"]).head(20)', []),
     ("md", "## Removed boilerplate lines\nEvery line dropped by cleaning, with its reason. Nothing is removed silently.", []),
     ("code", "result.removed_lines.head(50)", []),
@@ -64,7 +65,7 @@ result = topics.fit_topics(P, documents, segments)
 result.write(run)''', []),
     ("md", "## Unit of analysis and set-up", []),
     ("code", "print(result.unit_reason)\nprint(result.model.setup_)", []),
-    ("code", "print(result.summary())", []),
+    ("code", "# NBVAL_CHECK_OUTPUT  (nbval compares this output on the seeds; tools/nbgen.py --record refreshes it)\nprint(result.summary())", []),
     ("md", "## Topics", []),
     ("code", 'result.topics[["topic", "label", "size", "share", "representative_segment_ids"]]', []),
     ("md", "## Quality\n`npmi`: mean normalised PMI of each topic's top-10 terms, co-occurrence counted per unit "
@@ -108,7 +109,7 @@ P, run = runner.notebook_setup(params_file, run_dir, actors=dict(
 documents, segments = run.read_table("documents"), run.read_table("segments")
 result = actors.analyse_actors(P, documents, segments)
 result.write(run)''', []),
-    ("code", "print(result.summary())", []),
+    ("code", "# NBVAL_CHECK_OUTPUT  (nbval compares this output on the seeds; tools/nbgen.py --record refreshes it)\nprint(result.summary())", []),
     ("md", "## Actors", []),
     ("code", "result.actors.head(30)", []),
     ("md", "## Co-occurrence (same sentence; PMI over sentences)", []),
@@ -157,19 +158,26 @@ result = sentiment.analyse_sentiment(
     run.read_table("actor_mentions") if run.has_table("actor_mentions") else None,
     run.read_table("segment_topics") if run.has_table("segment_topics") else None)
 result.write(run)''', []),
-    ("code", "print(result.summary(P.sentiment.method))", []),
+    ("code", "# NBVAL_CHECK_OUTPUT  (nbval compares this output on the seeds; tools/nbgen.py --record refreshes it)\nprint(result.summary(P.sentiment.method))", []),
     ("md", "## Documents", []),
     ("code", "result.documents", []),
     ("md", "## Agreement between the two methods (on adjusted scores)", []),
     ("code", "result.agreement", []),
-    ("md", "## Actors\n`*_sentence`: tone of whole sentences naming the actor; `*_clause`: lexicon score of the "
-           "clause around each mention (target-dependent baseline).", []),
+    ("md", "## Actors\n`vader_sentence`: tone of whole sentences naming the actor (domain-adjusted VADER). "
+           "`targeted_model`: tone *toward* the actor in each sentence, from the shipped target-dependent "
+           "classifier (p(positive) - p(negative), -1..1; its validation scores are in "
+           "`analysis/data/targeted_model.json`); with `targeted_method: clause` this is `vader_clause`, the "
+           "lexicon score of the clause around the mention. \"NATO condemned Russia's aggression\" is one "
+           "negative sentence for both actors, but negative only toward Russia.", []),
     ("code", 'result.actors[~result.actors["flagged"]].sort_values("mean")', []),
     ("md", "## Figures", []),
     ("code", '''actor_table = run.read_table("actors") if run.has_table("actors") else None
 figures = {"sentence_tone": plots.sentence_tone_by_document(result.sentences, P.sentiment.method)}
 if actor_table is not None and len(result.actors):
     figures["actor_tone"] = plots.actor_tone(result.actors, actor_table, f"{P.sentiment.method}_sentence")
+    target_method = [m for m in result.actors["method"].unique() if not m.endswith("_sentence")]
+    if target_method:
+        figures["actor_target_tone"] = plots.actor_tone(result.actors, actor_table, target_method[0])
 if len(result.topics):
     figures["topic_tone"] = plots.topic_tone(result.topics, run.read_table("topics"))
 for name, fig in figures.items():
@@ -196,7 +204,8 @@ result.write(run)''', []),
     ("code", '''fig = plots.actor_topic_heatmap(result.actor_topic_sentiment, run.read_table("topics"), run.read_table("actors"))
 display(Image(filename=run.save_figure(fig, "actor_topic")))''', []),
     ("md", "## The sentences behind one cell\nChange `actor` and `topic` to read the evidence for any cell.", []),
-    ("code", '''cell = result.actor_topic_sentiment.sort_values("mentions", ascending=False).iloc[0]
+    ("code", '''# NBVAL_CHECK_OUTPUT  (nbval compares this output on the seeds; tools/nbgen.py --record refreshes it)
+cell = result.actor_topic_sentiment.sort_values("mentions", ascending=False).iloc[0]
 segments = run.read_table("segments").set_index("segment_id")
 print(cell["actor_id"], "in topic", cell["topic"])
 for sid in cell["example_segment_ids"]:

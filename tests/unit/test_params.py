@@ -11,8 +11,10 @@ from analysis.params import Params, load_params, validate_params
 def test_default_file_validates_and_is_frozen():
     p = load_params()
     assert p.run_name == "seeds" and p.corpus.path == "seeds"
-    with pytest.raises(Exception):
-        p.seed = 1  # frozen
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="frozen"):
+        p.seed = 1
 
 
 def test_unknown_key_is_named():

@@ -1,0 +1,118 @@
+"""Benchmark every stage against a naive baseline on the same texts: ``make bench``.
+
+    python -m bench.run [--params notebooks/params/ruwa.yaml] [--sizes 1000 10000] [--fast] [--no-naive]
+
+For each size N (the first N documents of the corpus in the parameters file; RUWA by default) it runs,
+each in a fresh process: this project's stages with MiniLM, the same with the distilled model2vec
+model (``--fast``), and the naive baseline (:mod:`bench.naive`). It prints a table of wall seconds,
+units/s and peak RSS per stage, the speed-up over the baseline and the topic quality of both, and
+writes everything to ``bench/results/<machine>-<date>.json``. Benchmarks are not tests: CI skips them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _py(*args: str, env: dict | None = None) -> dict:
+    r = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT,
+                       env={**os.environ, **(env or {})})
+    if r.returncode != 0:
+        raise SystemExit(f"benchmark step {' '.join(args)} failed:\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    return f"{platform.machine()}-{os.cpu_count()}cpu"
+
+
+def texts_for(params: str, n: int) -> Path:
+    """The exact texts our pipeline embeds at document level, for the baseline."""
+    from analysis.corpus import build_corpus
+    from analysis.params import load_params
+
+    docs = build_corpus(load_params(params).with_overrides({"corpus": {"limit": n}})).documents
+    f = Path(tempfile.mkstemp(suffix=".json")[1])
+    f.write_text(json.dumps(docs["text"].tolist()))
+    return f
+
+
+def table(results: list[dict]) -> str:
+    rows = [("size", "variant", "stage", "wall s", "units/s", "tokens/s", "peak RSS MB")]
+    for r in results:
+        for stage, units in (("corpus", "documents"), ("embed", "embed_units"), ("topics", "embed_units"),
+                             ("actors", "documents"), ("spacy", "n"), ("sentiment", "documents"), ("vader", "n"),
+                             ("total", "documents")):
+            if f"{stage}_s" not in r:
+                continue
+            s = r[f"{stage}_s"]
+            n = r.get(units, r.get("n"))
+            tok = f"{r['embed_tokens'] / s:,.0f}" if stage == "embed" and "embed_tokens" in r else ""
+            rows.append((str(r["n"]), r["variant"], stage, f"{s:.1f}", f"{n / s:,.0f}" if s else "", tok,
+                         f"{r['peak_rss_mb']:.0f}" if stage == "total" else ""))
+    w = [max(len(x[i]) for x in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.rjust(w[i]) for i, c in enumerate(row)) for row in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--params", default="notebooks/params/ruwa.yaml")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    ap.add_argument("--fast", action=argparse.BooleanOptionalAction, default=True, help="also run model2vec")
+    ap.add_argument("--naive", action=argparse.BooleanOptionalAction, default=True, help="also run the baseline")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    if args.fast:
+        from analysis.embeddings import distill_model2vec, model2vec_path
+
+        if not (model2vec_path() / "model.safetensors").exists():
+            distill_model2vec()
+    results: list[dict] = []
+    for n in args.sizes:
+        variants = ["minilm"] + (["model2vec"] if args.fast else [])
+        for v in variants:
+            r = _py("-m", "bench.stages", args.params, str(n), v)
+            results.append({"variant": f"project/{v}", **r})
+            print(f"n={n} project/{v}: {r['total_s']:.1f} s", flush=True)
+        if args.naive:
+            f = texts_for(args.params, n)
+            numba = tempfile.mkdtemp(prefix="naive-numba-")     # the baseline compiles UMAP, as a new user does
+            r = _py("-m", "bench.naive", str(f), env={"NUMBA_CACHE_DIR": numba})
+            f.unlink()
+            results.append({"variant": "naive", **r})
+            print(f"n={n} naive: {r['total_s']:.1f} s", flush=True)
+            for res in results:
+                if res["n"] == n and res["variant"] != "naive":
+                    res["speedup_vs_naive"] = round(r["total_s"] / res["total_s"], 2)
+    print()
+    print(table(results))
+    print()
+    for r in results:
+        if "npmi" in r:
+            print(f"n={r['n']:>6} {r['variant']:<18} topics {r['n_topics']:>4}  npmi {r['npmi']:.3f}  "
+                  f"diversity {r['diversity']:.3f}  outliers {r['outlier_share']:.1%}"
+                  + (f"  speed-up vs naive x{r['speedup_vs_naive']}" if "speedup_vs_naive" in r else ""))
+    out = Path(args.out) if args.out else ROOT / "bench" / "results" / f"{machine()}-{dt.date.today().isoformat()}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    import torch
+
+    meta = {"machine": machine(), "processor": platform.processor(), "python": platform.python_version(),
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "params": args.params,
+            "date": dt.datetime.now().isoformat(timespec="seconds")}
+    out.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""This project's stages, timed one by one in a fresh process; prints one JSON object.
+
+    python -m bench.stages PARAMS_FILE N [minilm|model2vec]
+
+The embedding cache starts empty (a temporary ``ANALYSIS_CACHE_DIR``), so embedding is measured, not
+read back; the numba cache is the project's persistent one, as in normal use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(params_file: str, n: int, model: str) -> None:
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
+    cache = Path(tempfile.mkdtemp(prefix="bench-cache-"))
+    (cache / "models").symlink_to(ROOT / ".cache" / "models", target_is_directory=True)
+    os.environ["ANALYSIS_CACHE_DIR"] = str(cache)
+    from analysis.actors import analyse_actors
+    from analysis.corpus import build_corpus
+    from analysis.embeddings import Embedder
+    from analysis.params import load_params
+    from analysis.sentiment import analyse_sentiment
+    from analysis.topics import fit_topics
+
+    P = load_params(params_file).with_overrides({"corpus": {"limit": n}, "embeddings": {"model": model}})
+    out: dict = {"n": n, "model": model}
+    t = time.perf_counter()
+    corpus = build_corpus(P, embed=False)    # embedding is timed on its own below
+    out["corpus_s"] = time.perf_counter() - t
+    docs, segs = corpus.documents, corpus.segments
+    out["documents"] = len(docs)
+    out["sentences"] = int((segs["unit"] == "sentence").sum())
+    out["words"] = int(docs["n_words"].sum())
+    texts = segs.loc[segs["unit"] == "sentence", "text"].tolist()   # the pipeline embeds sentences once
+    emb = Embedder(model, P.embeddings.batch_size, show_progress_bar=False)
+    t0 = time.perf_counter()
+    emb.encode(texts)
+    out["embed_s"] = time.perf_counter() - t0
+    out["embed_units"] = len(texts)
+    from transformers import AutoTokenizer
+
+    from analysis.embeddings import minilm_path
+
+    tok = AutoTokenizer.from_pretrained(minilm_path())
+    out["embed_tokens"] = int(sum(len(x) for x in tok(texts, truncation=True, max_length=256)["input_ids"]))
+    t0 = time.perf_counter()
+    topics = fit_topics(P, docs, segs)
+    out["topics_s"] = time.perf_counter() - t0
+    q = dict(zip(topics.quality["metric"], topics.quality["value"]))
+    out.update(n_topics=int(q["n_topics"]), npmi=float(q["npmi"]), diversity=float(q["diversity"]),
+               outlier_share_before=float(q["outlier_share_before"]), outlier_share=float(q["outlier_share_after"]))
+    t0 = time.perf_counter()
+    actors = analyse_actors(P, docs, segs)
+    out["actors_s"] = time.perf_counter() - t0
+    out["actor_mentions"] = int(actors.mentions["counted"].sum())
+    t0 = time.perf_counter()
+    sentiment = analyse_sentiment(P, docs, segs, actors.mentions, topics.segment_topics)
+    out["sentiment_s"] = time.perf_counter() - t0
+    out["targets_scored"] = len(sentiment.targets)
+    out["total_s"] = time.perf_counter() - t
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "minilm")
