@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: help install report corpus topics actors sentiment summary test test-unit test-integration \
-        test-notebooks lab bench distill lint lock clean verify browser screenshot
+        test-notebooks lab bench distill lint lock clean verify browser screenshot train-targeted
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_ -]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,8 +36,9 @@ corpus topics actors sentiment summary: $(STAMP) ## run the pipeline up to this 
 verify: $(STAMP) ## recompute the table hashes of the default run and compare with its manifest
 	$(PY) -m analysis verify outputs/$$($(PY) -c "from analysis.params import load_params; print(load_params('$(PARAMS)').run_name)")
 
-test: $(STAMP) ## unit + integration tests, then nbval over every notebook (network blocked)
+test: $(STAMP) ## lint, unit + integration tests, then nbval over every notebook (network blocked)
 	@$(MAKE) --no-print-directory browser || echo "note: no chromium; the headless-browser report tests will be skipped"
+	$(VENV)/bin/ruff check analysis tests bench tools
 	$(PY) -m pytest tests -q
 	$(MAKE) --no-print-directory test-notebooks
 
@@ -63,6 +64,9 @@ lab: $(STAMP) ## open JupyterLab with the project's kernel registered as "news-a
 
 bench: $(STAMP) ## benchmark every stage at 1k and 10k documents (not part of the tests)
 	$(PY) -m bench.run
+
+train-targeted: $(STAMP) ## retrain the shipped targeted sentiment model from ../shared/data/newsmtsc (~17 min)
+	$(PY) -m analysis.train_targeted
 
 distill: $(STAMP) ## build the fast model2vec embedding model from the installed MiniLM (offline)
 	$(PY) -m analysis distill

@@ -280,15 +280,15 @@ class ActorExtractor:
                                                                     "named in the same document")))
                     continue
                 rows.append((doc_id, f.actor_id, t, s, e, "dictionary", f.kind == "demonym", f.kind))
-        person_starts = {(r[0], r[3]) for r in rows}
+        persons = set(self.dictionary.actors.loc[self.dictionary.actors["type"] == "person", "actor_id"])
+        person_starts = {(r[0], r[3]) for r in rows if r[1] in persons}
         for role in self.dictionary.roles:
             pat = re.compile("|".join(re.escape(p) for p in role.get("patterns", [])), re.I)
             for doc_id, text in texts.items():
                 for m in pat.finditer(text):
-                    after = text[m.end(): m.end() + 40]
-                    if any((doc_id, m.end() + k) in person_starts for k in range(0, 40)) and re.match(
-                            r"^[\s,]*[A-Z]", after):
-                        continue  # "NATO Secretary General Jens Stoltenberg": the name is counted already
+                    gap = re.match(r"[\s,]*", text[m.end(): m.end() + 10]).end()
+                    if (doc_id, m.end() + gap) in person_starts:
+                        continue  # "NATO Secretary General Jens Stoltenberg": the person is counted already
                     holder = _holder(role, dates.get(doc_id, ""))
                     if holder:
                         rows.append((doc_id, holder, m.group(0), m.start(), m.end(), "dictionary", False, "role"))

@@ -20,6 +20,7 @@ __all__ = [
     "outputs_dir",
     "cache_dir",
     "DEFAULT_PARAMS_FILE",
+    "TARGETED_MODEL_FILE",
     "STAGES",
 ]
 
@@ -30,6 +31,7 @@ NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 PARAMS_DIR = NOTEBOOKS_DIR / "params"
 SEEDS_DIR = PROJECT_ROOT / "seeds"
 DEFAULT_PARAMS_FILE = PARAMS_DIR / "seeds.yaml"
+TARGETED_MODEL_FILE = PACKAGE_DATA_DIR / "targeted_model.safetensors"
 
 # Stage name -> notebook, in execution order. The runner, the Makefile and the tests read this.
 STAGES: dict[str, str] = {

@@ -39,7 +39,7 @@ TRACKED_PACKAGES = ("bertopic", "sentence-transformers", "transformers", "torch"
                     "pydantic", "model2vec")
 
 # Modules whose code each stage depends on, beside the shared ones.
-_SHARED_CODE = ("config", "params", "runner", "tables", "plots", "errors")
+_SHARED_CODE = ("config", "params", "runner", "tables", "plots", "errors", "parallel")
 _STAGE_CODE = {
     "corpus": ("corpus", "embeddings"),
     "topics": ("topics", "embeddings"),
@@ -149,9 +149,12 @@ def _code_hash(stage: str) -> str:
 
 
 def _extra_inputs(p: Params, stage: str) -> str:
-    """Hash of files a stage reads beside the corpus (user dictionary, lexicon file)."""
+    """Hash of files a stage reads beside the corpus (dictionaries, lexicon file, targeted model)."""
     h = hashlib.sha256()
-    paths = {"actors": [p.actors.dictionary], "sentiment": [p.sentiment.lexicon_adjustments]}.get(stage, [])
+    paths = {"actors": [p.actors.dictionary, str(config.PACKAGE_DATA_DIR / "actors.yaml")],
+             "sentiment": [p.sentiment.lexicon_adjustments,
+                           p.sentiment.targeted_model or (str(config.TARGETED_MODEL_FILE) if p.sentiment.targeted_method == "model" else None)],
+             }.get(stage, [])
     for rel in paths:
         f = p.resolve(rel)
         if f is not None and f.exists():

@@ -269,7 +269,10 @@ class _ScoreDocuments:
             cm = self.counted[self.counted["segment_id"].isin(sent_text.index)].reset_index(drop=True)
             if len(cm):
                 s_start = cm["segment_id"].map(sent_text["start"]).to_numpy()
-                spans = list(zip(cm["start"].to_numpy() - s_start, cm["end"].to_numpy() - s_start))
+                s_len = cm["segment_id"].map(sent_text["end"]).to_numpy() - s_start
+                # A mention can run past its sentence when the splitter cut inside a name
+                # ("Censor. NET"): score the part inside the sentence.
+                spans = list(zip(cm["start"].to_numpy() - s_start, np.minimum(cm["end"].to_numpy() - s_start, s_len)))
                 tscore = score_targets(cm["segment_id"].map(sent_text["text"]).tolist(), spans, sp.targeted_method,
                                        make_scorer(sp.method, self.adj), sp.positive_threshold, sp.negative_threshold,
                                        self.params.resolve(sp.targeted_model) if sp.targeted_model else None)

@@ -50,8 +50,8 @@ log = logging.getLogger(__name__)
 
 LABELS = ("negative", "neutral", "positive")
 MARK_OPEN, MARK_CLOSE = "[unused0]", "[unused1]"
-MODEL_FILE = config.PACKAGE_DATA_DIR / "targeted_model.safetensors"
-CARD_FILE = config.PACKAGE_DATA_DIR / "targeted_model.json"
+MODEL_FILE = config.TARGETED_MODEL_FILE
+CARD_FILE = MODEL_FILE.with_suffix(".json")
 LORA_TARGETS = ("query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense")
 
 
@@ -188,7 +188,8 @@ class TargetedClassifier:
 
     def logits(self, texts: list[str]):
         enc = self.encode(texts)
-        return self.module(enc["input_ids"], enc["attention_mask"])
+        dev = self.module.head.weight.device
+        return self.module(enc["input_ids"].to(dev), enc["attention_mask"].to(dev))
 
     def predict_proba(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Class probabilities (negative, neutral, positive), batches sorted by length."""
@@ -198,7 +199,7 @@ class TargetedClassifier:
         with torch.inference_mode():
             for i in range(0, len(texts), batch_size):
                 idx = order[i:i + batch_size]
-                out[idx] = torch.softmax(self.logits([texts[j] for j in idx]).float(), -1).numpy()
+                out[idx] = torch.softmax(self.logits([texts[j] for j in idx]).float(), -1).cpu().numpy()
         return out
 
     def merge(self) -> TargetedClassifier:
@@ -258,7 +259,10 @@ class TargetedScorer:
     def load(cls, path: Path = MODEL_FILE) -> TargetedScorer:
         key = str(Path(path).resolve())
         if key not in cls._cache:
-            cls._cache[key] = cls(TargetedClassifier.load(path).merge())
+            clf = TargetedClassifier.load(path).merge()
+            if torch.cuda.is_available():           # GPU path; CPU machines and CI never need it
+                clf.module.to("cuda")
+            cls._cache[key] = cls(clf, batch_size=32 if not torch.cuda.is_available() else 256)
         return cls._cache[key]
 
     @property

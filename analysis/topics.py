@@ -141,6 +141,9 @@ class TopicModel:
         reduce_outliers: reassign HDBSCAN outliers to topics by embedding similarity.
         small_corpus_max_units: up to this many units, KMeans on unreduced embeddings is used.
         top_n_words: terms kept per topic.
+        knn: UMAP's nearest neighbours: ``exact`` (cosine by matrix products with torch, on the GPU when
+            present), ``nndescent`` (UMAP's own approximate search), ``auto`` (exact up to
+            ``EXACT_KNN_CPU_MAX`` units on CPU, always on a GPU).
         random_state: seed of UMAP, KMeans, KeyBERTInspired and the fitting sample.
         fit_sample_limit: above this many units, fit on a seeded random sample of this size and assign
             the other units with :meth:`transform` (nearest topic centroid); ``None`` fits on all.
@@ -154,7 +157,7 @@ class TopicModel:
     def __init__(self, n_neighbors=None, n_components=5, min_cluster_size=None, nr_topics=None,
                  representation="keybert_mmr", mmr_diversity=0.3, reduce_outliers=True,
                  small_corpus_max_units=60, top_n_words=10, random_state=42, fit_sample_limit=None,
-                 embedder=None):
+                 knn="auto", embedder=None):
         self.n_neighbors = n_neighbors
         self.n_components = n_components
         self.min_cluster_size = min_cluster_size
@@ -166,6 +169,7 @@ class TopicModel:
         self.top_n_words = top_n_words
         self.random_state = random_state
         self.fit_sample_limit = fit_sample_limit
+        self.knn = knn
         self.embedder = embedder
 
     # ----------------------------------------------------------------------------- set-up
@@ -241,8 +245,13 @@ class TopicModel:
             from hdbscan import HDBSCAN
             from umap import UMAP
 
+            knn = None
+            if self.knn == "exact" or (self.knn == "auto" and (n <= EXACT_KNN_CPU_MAX or _cuda())):
+                knn = exact_knn(vecs, setup.n_neighbors)
+                self.setup_ += "; exact cosine kNN by matrix products" + (" on the GPU" if _cuda() else "")
             reducer = UMAP(n_neighbors=setup.n_neighbors, n_components=self.n_components, min_dist=0.0,
-                           metric="cosine", random_state=self.random_state, low_memory=True)
+                           metric="cosine", random_state=self.random_state, low_memory=True,
+                           precomputed_knn=knn or (None, None, None))
             clusterer = HDBSCAN(min_cluster_size=setup.min_cluster_size,
                                 min_samples=max(2, setup.min_cluster_size // 4), metric="euclidean",
                                 cluster_selection_method="eom", prediction_data=False)
@@ -375,6 +384,45 @@ class TopicModel:
         self.model_.save(str(folder), serialization="safetensors", save_ctfidf=True,
                          save_embedding_model=embedding_model or False)
         return folder
+
+
+EXACT_KNN_CPU_MAX = 30_000
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:  # pragma: no cover
+        return False
+
+
+def exact_knn(vectors: np.ndarray, k: int, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """Exact cosine nearest neighbours (each point first, at distance 0) for UMAP's ``precomputed_knn``.
+
+    Matrix products in chunks with torch: on a GPU in half precision, on CPU in float32. Returns
+    (indices int64 (n, k), cosine distances float32 (n, k)).
+    """
+    import torch
+
+    dev = "cuda" if _cuda() else "cpu"
+    x = torch.from_numpy(_normalise(np.asarray(vectors, np.float32))).to(dev)
+    if dev == "cuda":
+        x = x.half()
+    n = len(x)
+    idx, dist = np.empty((n, k), np.int64), np.empty((n, k), np.float32)
+    with torch.inference_mode():
+        for i in range(0, n, chunk):
+            sims = (x[i:i + chunk] @ x.T).float()
+            rows = torch.arange(sims.shape[0], device=dev)
+            sims[rows, rows + i] = 2.0                   # self first, whatever the rounding
+            top = sims.topk(k, dim=1)
+            idx[i:i + chunk] = top.indices.cpu().numpy()
+            d = (1.0 - top.values).clamp(min=0.0).cpu().numpy()
+            d[:, 0] = 0.0
+            dist[i:i + chunk] = d
+    return idx, dist
 
 
 def _label(terms: list[tuple[str, float]], k: int = 3) -> str:
@@ -522,7 +570,7 @@ def fit_topics(params, documents: pd.DataFrame, segments: pd.DataFrame) -> Topic
                        representation=tp.representation, mmr_diversity=tp.mmr_diversity,
                        reduce_outliers=tp.reduce_outliers, small_corpus_max_units=tp.small_corpus_max_units,
                        top_n_words=tp.top_n_words, random_state=params.seed, fit_sample_limit=tp.fit_sample_limit,
-                       embedder=enc).fit(units, vecs)
+                       knn=tp.knn, embedder=enc).fit(units, vecs)
     st = model.segment_topics_
     return TopicsResult(model, unit, why, model.topics_table_, st, model.document_topics_, model.quality(),
                         model.hierarchy(), topics_over_time(st, documents), topics_per_source(st, documents))

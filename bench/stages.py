@@ -1,6 +1,9 @@
 """This project's stages, timed one by one in a fresh process; prints one JSON object.
 
-    python -m bench.stages PARAMS_FILE N [minilm|model2vec]
+    python -m bench.stages PARAMS_FILE N [default|fast]
+
+``default`` is the pipeline as shipped (MiniLM, the targeted model for tone toward each mention);
+``fast`` is the fast path: the distilled model2vec encoder and the lexicon clause score for targets.
 
 The embedding cache starts empty (a temporary ``ANALYSIS_CACHE_DIR``), so embedding is measured, not
 read back; the numba cache is the project's persistent one, as in normal use.
@@ -19,7 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main(params_file: str, n: int, model: str) -> None:
+VARIANTS = {"default": {},
+            "fast": {"embeddings": {"model": "model2vec"}, "sentiment": {"targeted_method": "clause"}}}
+
+
+def main(params_file: str, n: int, variant: str) -> None:
     os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
     cache = Path(tempfile.mkdtemp(prefix="bench-cache-"))
     (cache / "models").symlink_to(ROOT / ".cache" / "models", target_is_directory=True)
@@ -31,8 +38,8 @@ def main(params_file: str, n: int, model: str) -> None:
     from analysis.sentiment import analyse_sentiment
     from analysis.topics import fit_topics
 
-    P = load_params(params_file).with_overrides({"corpus": {"limit": n}, "embeddings": {"model": model}})
-    out: dict = {"n": n, "model": model}
+    P = load_params(params_file).with_overrides({"corpus": {"limit": n}, **VARIANTS[variant]})
+    out: dict = {"n": n, "model": P.embeddings.model, "targeted_method": P.sentiment.targeted_method}
     t = time.perf_counter()
     corpus = build_corpus(P, embed=False)    # embedding is timed on its own below
     out["corpus_s"] = time.perf_counter() - t
@@ -41,7 +48,7 @@ def main(params_file: str, n: int, model: str) -> None:
     out["sentences"] = int((segs["unit"] == "sentence").sum())
     out["words"] = int(docs["n_words"].sum())
     texts = segs.loc[segs["unit"] == "sentence", "text"].tolist()   # the pipeline embeds sentences once
-    emb = Embedder(model, P.embeddings.batch_size, show_progress_bar=False)
+    emb = Embedder(P.embeddings.model, P.embeddings.batch_size, show_progress_bar=False)
     t0 = time.perf_counter()
     emb.encode(texts)
     out["embed_s"] = time.perf_counter() - t0
@@ -72,4 +79,4 @@ def main(params_file: str, n: int, model: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "minilm")
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "default")

@@ -50,3 +50,39 @@ def test_tables_are_consistent(seeds_run, mentions):
     assert len(row) == 1 and row["documents"].iloc[0] == 5
     cands = pd.read_parquet(t / "actor_candidates.parquet")
     assert not cands["surface"].str.lower().isin({"nato", "kyiv", "russia"}).any()
+
+
+def test_roles_resolve_by_date_and_are_not_double_counted():
+    from analysis.actors import ActorExtractor, load_dictionary
+    from analysis.corpus import segment_documents
+
+    texts = {"a": "The NATO Secretary General warned Moscow on Friday.",
+             "b": "The NATO Secretary General warned Moscow on Friday.",
+             "c": "NATO Secretary General Jens Stoltenberg warned Moscow on Friday.",
+             "d": "Speaking to the NATO Secretary General, Moscow's envoy said nothing new."}
+    dates = {"a": "2023-05-02", "b": "2025-01-10", "c": "2023-05-02", "d": "2023-05-02"}
+    docs = pd.DataFrame({"doc_id": list(texts), "text": list(texts.values()), "published": [dates[d] for d in texts]})
+    m, _, _ = ActorExtractor(load_dictionary(None), ner_discovery=False).extract(docs, segment_documents(docs))
+    got = {d: sorted(g["actor_id"]) for d, g in m.groupby("doc_id")}
+    assert got["a"] == ["JENS_STOLTENBERG", "NATO", "RUS"] or got["a"] == ["JENS_STOLTENBERG", "RUS"]
+    assert "MARK_RUTTE" in got["b"] and "JENS_STOLTENBERG" not in got["b"]
+    assert got["c"].count("JENS_STOLTENBERG") == 1          # the name, not the name and the role
+    assert "JENS_STOLTENBERG" in got["d"]                   # a following Moscow does not hide the role
+
+
+def test_mention_cut_by_the_sentence_splitter_is_still_scored():
+    """RUWA: "Censor. NET" is one outlet name but two sentences; tone is scored on the part inside."""
+    from analysis.corpus import segment_documents
+    from analysis.params import load_params
+    from analysis.sentiment import analyse_sentiment
+
+    text = "We need your financial support for the further work of Censor. NET. Every text counts."
+    docs = pd.DataFrame({"doc_id": ["x"], "text": [text], "published": [""], "source": [""], "n_words": [15]})
+    segs = segment_documents(docs)
+    P = load_params().with_overrides({"actors": {"ner_discovery": False}})
+    from analysis.actors import analyse_actors
+
+    m = analyse_actors(P, docs, segs).mentions
+    assert (m["surface"] == "Censor. NET").any()
+    out = analyse_sentiment(P, docs, segs, m, None)
+    assert len(out.targets) == int(m["counted"].sum())

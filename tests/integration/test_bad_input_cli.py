@@ -80,3 +80,15 @@ def test_two_runs_at_once(tmp_path):
         assert rc2 == 2 and "another run" in err2 and err2.count("\n") == 1, err2
     r = run_cli("verify", str(tmp_path / "same"))
     assert r.returncode == 0, r.stdout
+
+
+def test_any_csv_of_articles_runs_with_one_text_column(tmp_path):
+    rows = [("NATO allies pledged more air defence for Ukraine. " * 4) + f"Story {i}." for i in range(6)]
+    rows += [("The Kremlin said Russian forces would continue the operation. " * 4) + f"Note {i}." for i in range(6)]
+    f = tmp_path / "articles.csv"
+    pd.DataFrame({"category": ["a"] * 12, "text": rows}).to_csv(f, index=False)
+    r = run_cli("run", "--corpus", str(f), "--text-column", "text", "--out", str(tmp_path / "out"),
+                "--until", "topics")
+    assert r.returncode == 0, r.stderr
+    st = pd.read_parquet(tmp_path / "out/tables/segment_topics.parquet")
+    assert st["doc_id"].nunique() == 12

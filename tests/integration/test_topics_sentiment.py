@@ -79,5 +79,20 @@ def test_target_function_separates_targets():
     from analysis.sentiment import score_targets
 
     s = "Russia shelled the city and killed civilians, while Ukraine welcomed the generous help."
-    out = score_targets([s, s], [(0, 6), (51, 58)])
+    out = score_targets([s, s], [(0, 6), (51, 58)])          # the shipped model, by default
     assert list(out["polarity"]) == ["negative", "positive"]
+
+
+def test_sample_fit_then_transform_covers_every_unit(seeds_run):
+    from analysis.embeddings import Embedder
+    from analysis.topics import TopicModel
+
+    segs = pd.read_parquet(seeds_run / "tables/segments.parquet")
+    units = segs[segs["unit"] == "sentence"][["segment_id", "doc_id", "text"]].reset_index(drop=True)
+    vecs = Embedder(show_progress_bar=False).encode(units["text"].tolist())
+    tm = TopicModel(small_corpus_max_units=10, min_cluster_size=5, fit_sample_limit=80, random_state=3).fit(units, vecs)
+    assert "seeded sample of 80 of 118" in tm.setup_ and "exact cosine kNN" in tm.setup_
+    assert len(tm.segment_topics_) == 118 and tm.n_fit_units_ == 80
+    assert (tm.transform(vecs) >= 0).all()
+    again = TopicModel(small_corpus_max_units=10, min_cluster_size=5, fit_sample_limit=80, random_state=3).fit(units, vecs)
+    assert again.segment_topics_.equals(tm.segment_topics_)

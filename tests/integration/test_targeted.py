@@ -1,0 +1,75 @@
+"""The shipped target-dependent sentiment model: small, safe to load, documented, and target-aware."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from analysis.errors import ModelError, ParameterError
+from analysis.sentiment import score_targets
+from analysis.targeted import CARD_FILE, MODEL_FILE, TargetedClassifier, mark_target
+
+
+def test_artefact_is_small_safetensors_with_its_card():
+    assert MODEL_FILE.stat().st_size < 10_000_000
+    header_len = int.from_bytes(MODEL_FILE.read_bytes()[:8], "little")    # safetensors: u64 + JSON header
+    header = json.loads(MODEL_FILE.read_bytes()[8:8 + header_len])
+    assert all(k == "__metadata__" or v["dtype"] in ("F32", "F16") for k, v in header.items())
+    card = json.loads(CARD_FILE.read_text())
+    assert len(card["data"]["sha256"]) == 64 and isinstance(card["seed"], int)
+    assert card["data"]["n_validation"] > 1000
+    # The model beats every baseline it was compared with on the same held-out split.
+    best_baseline = max(b["macro_f1"] for b in card["baselines"].values())
+    assert card["validation"]["macro_f1"] > best_baseline
+    assert json.loads(header["__metadata__"]["card"])["seed"] == card["seed"]
+
+
+def test_tone_depends_on_the_target():
+    s = "NATO condemned Russia's brutal aggression against Ukraine."
+    out = score_targets([s, s], [(0, 4), (15, 21)])
+    assert out.loc[1, "polarity"] == "negative"
+    assert out.loc[1, "score"] < out.loc[0, "score"]
+    assert {"p_negative", "p_neutral", "p_positive"} <= set(out.columns)
+    assert ((out[["p_negative", "p_neutral", "p_positive"]].sum(1) - 1).abs() < 1e-4).all()
+
+
+def test_same_input_same_scores():
+    s = ["Ukraine welcomed the generous help from its allies."] * 3
+    a = score_targets(s, [(0, 7)] * 3)
+    b = score_targets(list(reversed(s)), [(0, 7)] * 3)
+    assert a.equals(b)
+
+
+def test_lexicon_baseline_stays_a_choice():
+    s = "Russia shelled the city and killed civilians, while Ukraine welcomed the generous help."
+    out = score_targets([s, s], [(0, 6), (51, 58)], method="clause")
+    assert list(out["polarity"]) == ["negative", "positive"]
+    with pytest.raises(ParameterError, match="targeted_method"):
+        score_targets([s], [(0, 6)], method="bert")
+
+
+def test_bad_span_is_named():
+    with pytest.raises(ValueError, match=r"\(5, 50\) is outside"):
+        score_targets(["Short one."], [(5, 50)])
+    with pytest.raises(ValueError):
+        mark_target("abc", 2, 2)
+
+
+def test_long_sentence_keeps_the_target_in_view():
+    s = "word " * 400 + "Russia attacked. " + "word " * 400
+    marked = mark_target(s, s.index("Russia"), s.index("Russia") + 6, context_chars=100)
+    assert "[unused0] Russia [unused1]" in marked and len(marked) < 260
+
+
+def test_mismatched_model_file_is_a_clear_error(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(MODEL_FILE))
+    state.pop(next(iter(state)))
+    bad = tmp_path / "bad.safetensors"
+    save_file(state, str(bad), metadata={"card": CARD_FILE.read_text()})
+    with pytest.raises(ModelError, match="does not match the classifier"):
+        TargetedClassifier.load(bad)
+    with pytest.raises(ModelError, match="missing"):
+        TargetedClassifier.load(tmp_path / "none.safetensors")
