@@ -83,6 +83,7 @@ class TopicParams(_Frozen):
     reduce_outliers: bool = True
     small_corpus_max_units: int = Field(60, ge=3, description="below this, KMeans instead of UMAP+HDBSCAN")
     top_n_words: int = Field(10, ge=3, le=50)
+    ngram_max: int = Field(1, ge=1, le=3, description="longest n-gram of topic terms (1 words, 2 + bigrams)")
     knn: Literal["auto", "exact", "nndescent"] = Field(
         "auto", description="UMAP neighbours: exact (torch matrix products; GPU when present), nndescent, or auto")
     fit_sample_limit: int | None = Field(50_000, ge=100, description="above this many units, fit on a seeded "

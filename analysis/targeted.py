@@ -275,7 +275,9 @@ class TargetedScorer:
         if not texts:
             return pd.DataFrame({"polarity": pd.Series(dtype=str), "score": pd.Series(dtype=float),
                                  **{f"p_{lab}": pd.Series(dtype=float) for lab in LABELS}})
-        p = self.classifier.predict_proba(texts, self.batch_size).astype(np.float64)
+        # Each distinct marked text is scored once (news repeats boilerplate and agency copy).
+        uniq, inverse = np.unique(np.array(texts, dtype=object), return_inverse=True)
+        p = self.classifier.predict_proba(list(uniq), self.batch_size).astype(np.float64)[inverse]
         df = pd.DataFrame({"polarity": np.array(LABELS)[p.argmax(1)], "score": np.round(p[:, 2] - p[:, 0], 6)})
         for i, lab in enumerate(LABELS):
             df[f"p_{lab}"] = np.round(p[:, i], 6)
