@@ -9,12 +9,14 @@ not change since the last successful run is not executed again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import platform
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -211,6 +213,21 @@ class _Lock:
         self.path.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def _stderr_to(path: Path):
+    """Point file descriptor 2 (inherited by child processes) at ``path`` for the duration."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def _execute(stage: str, staging: Path, log) -> float:
     import papermill as pm
 
@@ -219,13 +236,18 @@ def _execute(stage: str, staging: Path, log) -> float:
     out_nb.parent.mkdir(parents=True, exist_ok=True)
     out_nb.unlink(missing_ok=True)
     t0 = time.perf_counter()
+    log_dir = staging / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
     try:
-        pm.execute_notebook(
-            str(config.NOTEBOOKS_DIR / nb), str(out_nb),
-            parameters={"params_file": str(staging / "params.json"), "run_dir": str(staging)},
-            kernel_name="python3", cwd=str(config.NOTEBOOKS_DIR), progress_bar=False,
-            log_output=False, request_save_on_cell_execute=False,
-        )
+        # The kernel process inherits file descriptor 2: its own chatter (transport warnings, shutdown
+        # messages) goes to logs/<stage>.kernel.log, so a failed run still prints one clear line.
+        with _stderr_to(log_dir / f"{stage}.kernel.log"):
+            pm.execute_notebook(
+                str(config.NOTEBOOKS_DIR / nb), str(out_nb),
+                parameters={"params_file": str(staging / "params.json"), "run_dir": str(staging)},
+                kernel_name="python3", cwd=str(config.NOTEBOOKS_DIR), progress_bar=False,
+                log_output=False, request_save_on_cell_execute=False,
+            )
     except pm.PapermillExecutionError as exc:
         # The kernel's own message (e.g. a CorpusError) is what the researcher needs to read.
         msg = f"{exc.ename}: {exc.evalue}".strip()
