@@ -37,6 +37,7 @@ def notebook(cells: list[tuple[str, str, list[str]]], expected: dict) -> nbforma
         if kind == "code" and src.startswith(MARK):
             if cell.id in expected:
                 cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=expected[cell.id])]
+                cell.execution_count = 1   # nbval treats a cell without a count as never run
             else:
                 print(f"warning: no recorded output for {cell.id}: run `make report`, then "
                       "`python tools/nbgen.py --record outputs/seeds`")
