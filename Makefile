@@ -45,9 +45,10 @@ test: $(STAMP) ## lint, unit + integration tests, then nbval over every notebook
 test-unit: $(STAMP) ## fast unit tests only
 	$(PY) -m pytest tests/unit -q
 
-test-notebooks: $(STAMP) ## execute every source notebook with nbval (outputs go to a temporary folder)
-	tmp=$$(mktemp -d) && ANALYSIS_OUTPUTS_DIR=$$tmp $(PY) -m pytest -p no:cacheprovider --nbval-lax \
-	  --nbval-sanitize-with notebooks/nbval_sanitize.cfg notebooks/*.ipynb -q; rc=$$?; rm -rf $$tmp; exit $$rc
+test-notebooks: $(STAMP) ## execute every notebook with nbval, comparing the NBVAL_CHECK_OUTPUT cells
+	tmp=$$(mktemp -d) && $(PY) tools/nbgen.py --reference $$tmp/notebooks \
+	  && ANALYSIS_OUTPUTS_DIR=$$tmp/outputs $(PY) -m pytest -p no:cacheprovider --nbval-lax \
+	  --nbval-sanitize-with notebooks/nbval_sanitize.cfg $$tmp/notebooks/*.ipynb -q; rc=$$?; rm -rf $$tmp; exit $$rc
 
 browser: ## install Debian's chromium for the headless report tests (needs root and apt; skipped otherwise)
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \

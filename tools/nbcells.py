@@ -24,7 +24,7 @@ P, run = runner.notebook_setup(params_file, run_dir, corpus=dict(path=corpus_pat
 result = corpus.build_corpus(P)
 result.write(run)''', []),
     ("md", "## Summary", []),
-    ("code", "# NBVAL_CHECK_OUTPUT  (nbval compares this output on the seeds; tools/nbgen.py --record refreshes it)\nprint(result.summary())", []),
+    ("code", "# NBVAL_CHECK_OUTPUT\n# (nbval compares this output on the seeds; tools/nbgen.py --record refreshes it)\nprint(result.summary())", []),
     ("code", 'result.documents.drop(columns=["text"]).head(20)', []),
     ("md", "## Removed boilerplate lines\nEvery line dropped by cleaning, with its reason. Nothing is removed silently.", []),
     ("code", "result.removed_lines.head(50)", []),
@@ -65,7 +65,7 @@ result = topics.fit_topics(P, documents, segments)
 result.write(run)''', []),
     ("md", "## Unit of analysis and set-up", []),
     ("code", "print(result.unit_reason)\nprint(result.model.setup_)", []),
-    ("code", "# NBVAL_CHECK_OUTPUT  (nbval compares this output on the seeds; tools/nbgen.py --record refreshes it)\nprint(result.summary())", []),
+    ("code", "# NBVAL_CHECK_OUTPUT\n# (nbval compares this output on the seeds; tools/nbgen.py --record refreshes it)\nprint(result.summary())", []),
     ("md", "## Topics", []),
     ("code", 'result.topics[["topic", "label", "size", "share", "representative_segment_ids"]]', []),
     ("md", "## Quality\n`npmi`: mean normalised PMI of each topic's top-10 terms, co-occurrence counted per unit "
@@ -109,7 +109,7 @@ P, run = runner.notebook_setup(params_file, run_dir, actors=dict(
 documents, segments = run.read_table("documents"), run.read_table("segments")
 result = actors.analyse_actors(P, documents, segments)
 result.write(run)''', []),
-    ("code", "# NBVAL_CHECK_OUTPUT  (nbval compares this output on the seeds; tools/nbgen.py --record refreshes it)\nprint(result.summary())", []),
+    ("code", "# NBVAL_CHECK_OUTPUT\n# (nbval compares this output on the seeds; tools/nbgen.py --record refreshes it)\nprint(result.summary())", []),
     ("md", "## Actors", []),
     ("code", "result.actors.head(30)", []),
     ("md", "## Co-occurrence (same sentence; PMI over sentences)", []),
@@ -158,7 +158,7 @@ result = sentiment.analyse_sentiment(
     run.read_table("actor_mentions") if run.has_table("actor_mentions") else None,
     run.read_table("segment_topics") if run.has_table("segment_topics") else None)
 result.write(run)''', []),
-    ("code", "# NBVAL_CHECK_OUTPUT  (nbval compares this output on the seeds; tools/nbgen.py --record refreshes it)\nprint(result.summary(P.sentiment.method))", []),
+    ("code", "# NBVAL_CHECK_OUTPUT\n# (nbval compares this output on the seeds; tools/nbgen.py --record refreshes it)\nprint(result.summary(P.sentiment.method))", []),
     ("md", "## Documents", []),
     ("code", "result.documents", []),
     ("md", "## Agreement between the two methods (on adjusted scores)", []),
@@ -204,7 +204,7 @@ result.write(run)''', []),
     ("code", '''fig = plots.actor_topic_heatmap(result.actor_topic_sentiment, run.read_table("topics"), run.read_table("actors"))
 display(Image(filename=run.save_figure(fig, "actor_topic")))''', []),
     ("md", "## The sentences behind one cell\nChange `actor` and `topic` to read the evidence for any cell.", []),
-    ("code", '''# NBVAL_CHECK_OUTPUT  (nbval compares this output on the seeds; tools/nbgen.py --record refreshes it)
+    ("code", '''# NBVAL_CHECK_OUTPUT\n# (nbval compares this output on the seeds; tools/nbgen.py --record refreshes it)
 cell = result.actor_topic_sentiment.sort_values("mentions", ascending=False).iloc[0]
 segments = run.read_table("segments").set_index("segment_id")
 print(cell["actor_id"], "in topic", cell["topic"])

@@ -1,12 +1,14 @@
 """Write the source notebooks from their cell lists (kept so notebook edits are reviewable).
 
-    python tools/nbgen.py                      # write notebooks/*.ipynb from tools/nbcells.py
+    python tools/nbgen.py                          # write notebooks/*.ipynb from tools/nbcells.py
     python tools/nbgen.py --record outputs/seeds   # store the outputs nbval compares, then write
+    python tools/nbgen.py --reference DIR          # reference copies for nbval (``make test-notebooks``)
 
-Notebooks are written without outputs, except the cells whose source starts with
-``# NBVAL_CHECK_OUTPUT``: they carry the output recorded from an executed run of the seeds
-(``tools/nbval_expected.json``), which nbval compares in ``make test``. Re-record after a change that
-legitimately moves those figures, and review the diff.
+Source notebooks are always written clean (no outputs, no execution counts). The cells whose source
+starts with ``# NBVAL_CHECK_OUTPUT`` have an expected output recorded from an executed run of the seeds
+(``tools/nbval_expected.json``); ``--reference`` writes copies of the notebooks carrying those outputs
+into DIR, and nbval runs and compares the copies. Re-record after a change that legitimately moves
+those figures, and review the diff.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ EXPECTED = ROOT / "tools" / "nbval_expected.json"
 MARK = "# NBVAL_CHECK_OUTPUT"
 
 
-def notebook(cells: list[tuple[str, str, list[str]]], expected: dict) -> nbformat.NotebookNode:
+def notebook(cells: list[tuple[str, str, list[str]]], expected: dict | None = None) -> nbformat.NotebookNode:
+    """The notebook of ``cells``; with ``expected``, the compared cells carry their recorded output."""
     nb = nbformat.v4.new_notebook()
     nb.metadata = {
         "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
@@ -34,13 +37,12 @@ def notebook(cells: list[tuple[str, str, list[str]]], expected: dict) -> nbforma
         if tags:
             cell.metadata["tags"] = tags
         cell.id = f"cell-{i:02d}"  # stable ids: stable diffs
-        if kind == "code" and src.startswith(MARK):
-            if cell.id in expected:
-                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=expected[cell.id])]
-                cell.execution_count = 1   # nbval treats a cell without a count as never run
-            else:
-                print(f"warning: no recorded output for {cell.id}: run `make report`, then "
-                      "`python tools/nbgen.py --record outputs/seeds`")
+        if expected is not None and kind == "code" and src.startswith(MARK):
+            if cell.id not in expected:
+                raise SystemExit(f"no recorded output for {cell.id}: run `make report`, then "
+                                 "`python tools/nbgen.py --record outputs/seeds`")
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=expected[cell.id])]
+            cell.execution_count = 1   # nbval treats a cell without a count as never run
         nb.cells.append(cell)
     return nb
 
@@ -65,6 +67,7 @@ def record(run_dir: Path, notebooks: dict) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--record", type=Path, help="executed run folder to take the compared outputs from")
+    ap.add_argument("--reference", type=Path, help="write reference copies with the compared outputs here")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "tools"))
     import nbcells
@@ -72,9 +75,14 @@ def main() -> None:
     if args.record:
         EXPECTED.write_text(json.dumps(record(args.record, nbcells.NOTEBOOKS), indent=1, sort_keys=True) + "\n")
         print("recorded", EXPECTED)
-    expected = json.loads(EXPECTED.read_text()) if EXPECTED.exists() else {}
+    if args.reference:
+        expected = json.loads(EXPECTED.read_text())
+        args.reference.mkdir(parents=True, exist_ok=True)
+        for name, cells in nbcells.NOTEBOOKS.items():
+            nbformat.write(notebook(cells, expected.get(name, {})), args.reference / name)
+        return
     for name, cells in nbcells.NOTEBOOKS.items():
-        nbformat.write(notebook(cells, expected.get(name, {})), ROOT / "notebooks" / name)
+        nbformat.write(notebook(cells), ROOT / "notebooks" / name)
         print("wrote", name)
 
 
