@@ -1,7 +1,8 @@
 """Per-document work on Dask when a scheduler is set, in plain pandas otherwise; same tables either way.
 
-The per-document stages (cleaning and segmentation, actor extraction, sentence sentiment, embeddings)
-are written as functions of a slice of documents. :func:`map_documents` runs such a function over the
+The per-document parts of the corpus, actors and sentiment stages (cleaning and segmentation, mention
+extraction, sentence and target scoring) are written as functions of a slice of documents; embeddings
+are not distributed (they are computed once, from the cache, in the driver). :func:`map_documents` runs such a function over the
 whole table directly (``compute.scheduler`` unset, the default), or through
 ``dask.dataframe.map_partitions`` on a ``LocalCluster`` (``scheduler: local``) or an existing cluster
 (``scheduler: tcp://host:8786``). Partitions are contiguous slices in document order and their results

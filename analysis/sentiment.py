@@ -34,6 +34,7 @@ __all__ = [
     "load_adjustments",
     "score_targets",
     "bootstrap_ci",
+    "mean_ci",
     "SentimentTables",
     "analyse_sentiment",
     "SENTENCE_COLUMNS",
@@ -192,6 +193,13 @@ def bootstrap_ci(values: np.ndarray, resamples: int, rng: np.random.Generator) -
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+def mean_ci(values: np.ndarray, resamples: int, rng: np.random.Generator) -> tuple[float, float, float]:
+    """Mean (NaN when empty) and its percentile bootstrap 95% interval."""
+    values = np.asarray(values, dtype=float)
+    lo, hi = bootstrap_ci(values, resamples, rng)
+    return (float(np.mean(values)) if len(values) else float("nan")), lo, hi
+
+
 @dataclass
 class SentimentTables:
     """Everything the sentiment stage writes."""
@@ -317,13 +325,10 @@ def analyse_sentiment(params, documents: pd.DataFrame, segments: pd.DataFrame, m
     if counted is not None:
         for actor_id, grp in counted.groupby("actor_id", sort=True):
             vals = primary.reindex(grp["segment_id"].unique()).dropna().to_numpy()
-            lo, hi = bootstrap_ci(vals, sp.bootstrap_resamples, rng)
-            actor_rows.append((actor_id, len(vals), float(np.mean(vals)) if len(vals) else np.nan, lo, hi,
-                               f"{sp.method}_sentence", len(vals) < sp.min_sentences))
             tv = targets.loc[targets["actor_id"] == actor_id].drop_duplicates(["segment_id"])["score"].to_numpy()
-            lo, hi = bootstrap_ci(tv, sp.bootstrap_resamples, rng)
-            actor_rows.append((actor_id, len(tv), float(np.mean(tv)) if len(tv) else np.nan, lo, hi,
-                               target_method, len(tv) < sp.min_sentences))
+            for v, method in ((vals, f"{sp.method}_sentence"), (tv, target_method)):
+                actor_rows.append((actor_id, len(v), *mean_ci(v, sp.bootstrap_resamples, rng), method,
+                                   len(v) < sp.min_sentences))
     actors = pd.DataFrame(actor_rows, columns=ACTOR_COLUMNS)
     for c in ("mean", "ci_low", "ci_high"):
         actors[c] = actors[c].round(6)

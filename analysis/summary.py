@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.sentiment import bootstrap_ci
+from analysis.sentiment import mean_ci
 from analysis.topics import sentence_topics
 
 __all__ = ["actor_topic_sentiment", "findings", "SummaryTables", "summarise", "ATS_COLUMNS"]
@@ -45,13 +45,11 @@ def actor_topic_sentiment(mentions: pd.DataFrame, segments: pd.DataFrame, segmen
     for (actor, topic), g in m.groupby(["actor_id", "topic"], sort=True):
         segs = sorted(g["segment_id"].unique())
         vals = tone.reindex(segs).dropna().to_numpy()
-        lo, hi = bootstrap_ci(vals, resamples, rng)
+        mean, lo, hi = (round(x, 6) for x in mean_ci(vals, resamples, rng))
         tv = t_score.reindex([(actor, x) for x in segs]).dropna().to_numpy() if has_t else np.array([])
-        tlo, thi = bootstrap_ci(tv, resamples, rng)
-        rows.append((actor, int(topic), len(g), g["doc_id"].nunique(), round(float(np.mean(vals)), 6) if len(vals) else np.nan,
-                     round(lo, 6), round(hi, 6), segs[:5], len(vals),
-                     round(float(np.mean(tv)), 6) if len(tv) else np.nan, round(tlo, 6), round(thi, 6),
-                     t_method if has_t else ""))
+        tmean, tlo, thi = (round(x, 6) for x in mean_ci(tv, resamples, rng))
+        rows.append((actor, int(topic), len(g), g["doc_id"].nunique(), mean, lo, hi, segs[:5], len(vals),
+                     tmean, tlo, thi, t_method if has_t else ""))
     return pd.DataFrame(rows, columns=ATS_COLUMNS)
 
 

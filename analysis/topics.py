@@ -292,11 +292,9 @@ class TopicModel:
 
     def transform(self, embeddings: np.ndarray, batch_size: int = 20_000) -> np.ndarray:
         """Topic of each new unit: the fitted topic whose centroid is nearest by cosine (in batches)."""
-        vecs, labels = _normalise(self.embeddings_), self.labels_
-        topic_ids = sorted(t for t in set(labels.tolist()) if t != -1)
+        topic_ids, cmat = _centroids(_normalise(self.embeddings_), self.labels_)
         if not topic_ids:
             return np.full(len(embeddings), -1, dtype=np.int64)
-        cmat = _normalise(np.stack([vecs[labels == t].mean(0) for t in topic_ids]))
         out = np.empty(len(embeddings), dtype=np.int64)
         for i in range(0, len(embeddings), batch_size):
             out[i:i + batch_size] = np.asarray(topic_ids)[(_normalise(np.asarray(embeddings[i:i + batch_size], np.float32)) @ cmat.T).argmax(1)]
@@ -315,10 +313,9 @@ class TopicModel:
     # ----------------------------------------------------------------------------- tables
     def _tables(self) -> None:
         units, vecs, labels = self.units_, _normalise(self.embeddings_), self.labels_
-        topic_ids = sorted(t for t in set(labels.tolist()) if t != -1)
-        centroids = {t: _normalise(vecs[labels == t].mean(0, keepdims=True))[0] for t in topic_ids}
+        topic_ids, cmat = _centroids(vecs, labels)
+        centroids = dict(zip(topic_ids, cmat))
         if topic_ids:
-            cmat = np.stack([centroids[t] for t in topic_ids])
             sims = vecs @ cmat.T
             soft = np.exp((sims - sims.max(1, keepdims=True)) / 0.05)
             soft /= soft.sum(1, keepdims=True)
@@ -387,6 +384,14 @@ class TopicModel:
         self.model_.save(str(folder), serialization="safetensors", save_ctfidf=True,
                          save_embedding_model=embedding_model or False)
         return folder
+
+
+def _centroids(vecs: np.ndarray, labels: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """Topic ids (outliers excluded) and their unit-length centroids of the normalised ``vecs``."""
+    topic_ids = sorted(t for t in set(labels.tolist()) if t != -1)
+    if not topic_ids:
+        return [], np.zeros((0, vecs.shape[1]), np.float32)
+    return topic_ids, _normalise(np.stack([vecs[labels == t].mean(0) for t in topic_ids]))
 
 
 EXACT_KNN_CPU_MAX = 30_000
