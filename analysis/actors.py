@@ -298,6 +298,8 @@ class ActorExtractor:
                             reason=f"role '{role['role']}': holder depends on the date; document undated")))
         df = pd.DataFrame(rows, columns=["doc_id", "actor_id", "surface", "start", "end", "source", "attributive",
                                          "kind"])
+        # explicit dtypes: an empty table must still filter and group like a full one
+        df = df.astype({"start": "int64", "end": "int64", "attributive": "bool"})
         df["segment_id"] = [_sentence_of(sent_index, d, s) for d, s in zip(df["doc_id"], df["start"])]
         return df.sort_values(["doc_id", "start", "end"], kind="stable").reset_index(drop=True)
 
@@ -344,6 +346,7 @@ class ActorTables:
             run.write_table(self.over_time, "actors_over_time")
         if len(self.per_source):
             run.write_table(self.per_source, "actors_per_source")
+        run.record("actors", summary=self.summary())
 
     def summary(self, n: int = 5) -> str:
         """One line: how many mentions, and the most mentioned actors."""

@@ -610,7 +610,8 @@ class CorpusTables:
         run.write_table(self.skipped, "skipped", SKIPPED_COLUMNS)
         run.write_table(self.duplicates, "duplicates", DUPLICATE_COLUMNS)
         run.record("corpus", files=self.files, encodings=self.encodings, documents=len(self.documents),
-                   skipped=len(self.skipped), embeddings=self.embedding_stats, models=self.models)
+                   skipped=len(self.skipped), embeddings=self.embedding_stats, models=self.models,
+                   summary=self.summary())
 
     def summary(self) -> str:
         """One line a researcher reads first (and nbval compares on the seeds)."""

@@ -47,6 +47,15 @@ def document_lengths(documents: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def _nothing_to_show(title: str, message: str) -> plt.Figure:
+    """A small figure that says why it is empty (the file still exists for the report)."""
+    fig, ax = plt.subplots(figsize=(6, 1.6))
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=10)
+    ax.set_title(title)
+    return fig
+
+
 def _topic_names(topics: pd.DataFrame) -> dict[int, str]:
     return {int(t): f"{t}: {_short(lbl, 40)}" for t, lbl in zip(topics["topic"], topics["label"])}
 
@@ -137,13 +146,16 @@ def topic_hierarchy(hierarchy: pd.DataFrame, topics: pd.DataFrame) -> plt.Figure
     from scipy.cluster.hierarchy import dendrogram
 
     ids = {t: i for i, t in enumerate(sorted(leaves))}
+    size = dict.fromkeys(range(len(ids)), 1)
     nxt = len(ids)
     z = []
-    for _, r in hierarchy.sort_values("distance", kind="stable").iterrows():
+    # BERTopic numbers parents in merge order; sorting by distance breaks ties (equal distances) wrongly.
+    for _, r in hierarchy.sort_values("parent_id", key=lambda s: s.astype(int), kind="stable").iterrows():
         a, b = ids[int(r["child_left_id"])], ids[int(r["child_right_id"])]
         ids[int(r["parent_id"])] = nxt
+        size[nxt] = size[a] + size[b]
+        z.append([a, b, float(r["distance"]), size[nxt]])
         nxt += 1
-        z.append([a, b, float(r["distance"]), 2])
     names = _topic_names(topics)
     dendrogram(np.array(z), orientation="left", ax=ax, labels=[names[t] for t in sorted(leaves)],
                leaf_font_size=8, color_threshold=0)
@@ -321,6 +333,8 @@ def topic_tone(topic_sentiment: pd.DataFrame, topics: pd.DataFrame) -> plt.Figur
 def actor_topic_heatmap(ats: pd.DataFrame, topics: pd.DataFrame, actors: pd.DataFrame, max_actors: int = 15) -> plt.Figure:
     """Mentions per actor and topic; cell colour is the mean tone, the number is the mention count."""
     keep = [a for a in actors["actor_id"] if a in set(ats["actor_id"])][:max_actors]
+    if not keep:
+        return _nothing_to_show("Actors x topics", "no actor mentions in this corpus")
     sub = ats[ats["actor_id"].isin(keep)]
     mentions = sub.pivot_table(index="actor_id", columns="topic", values="mentions", fill_value=0).reindex(keep)
     tone = sub.pivot_table(index="actor_id", columns="topic", values="mean_tone").reindex(index=keep,

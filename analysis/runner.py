@@ -318,6 +318,8 @@ def run_pipeline(params: Params, out_dir: Path | None = None, until: str | None 
                                 f"and logs of this run are in {staging}") from None
             executed.append(stage)
             log(f"[{stage}] done in {durations[stage]:.1f} s")
+            if line := _stage_summary(staging, stage):
+                log(f"[{stage}] {line}")
         manifest = _manifest(params, staging, corpus_path, corpus_hash, fingerprints, durations,
                              executed, prev_stages, started)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
@@ -333,6 +335,12 @@ def run_pipeline(params: Params, out_dir: Path | None = None, until: str | None 
         if trash.exists():
             shutil.rmtree(trash, ignore_errors=True)
     return target
+
+
+def _stage_summary(run_dir: Path, stage: str) -> str:
+    """The one-line summary a stage recorded (what its notebook prints first), or ''."""
+    path = run_dir / "logs" / f"stage-{stage}.json"
+    return str(json.loads(path.read_text()).get("summary", "")) if path.exists() else ""
 
 
 def _manifest(params, staging, corpus_path, corpus_hash, fingerprints, durations, executed,

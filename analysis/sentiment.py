@@ -220,6 +220,7 @@ class SentimentTables:
         run.write_table(self.targets, "actor_mention_sentiment")
         if len(self.topics):
             run.write_table(self.topics, "topic_sentiment", TOPIC_COLUMNS)
+        run.record("sentiment", summary=self.summary(run.params.sentiment.method))
 
     def summary(self, method: str) -> str:
         """One line: tone spread and method agreement."""
@@ -329,7 +330,9 @@ def analyse_sentiment(params, documents: pd.DataFrame, segments: pd.DataFrame, m
             for v, method in ((vals, f"{sp.method}_sentence"), (tv, target_method)):
                 actor_rows.append((actor_id, len(v), *mean_ci(v, sp.bootstrap_resamples, rng), method,
                                    len(v) < sp.min_sentences))
-    actors = pd.DataFrame(actor_rows, columns=ACTOR_COLUMNS)
+    # explicit dtypes: with no actor mentions the (empty) table must still filter and sort like a full one
+    actors = pd.DataFrame(actor_rows, columns=ACTOR_COLUMNS).astype(
+        {"n_sentences": "int64", "mean": "float64", "ci_low": "float64", "ci_high": "float64", "flagged": "bool"})
     for c in ("mean", "ci_low", "ci_high"):
         actors[c] = actors[c].round(6)
     topics = pd.DataFrame(columns=TOPIC_COLUMNS)

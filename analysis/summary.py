@@ -100,6 +100,27 @@ class SummaryTables:
         run.write_table(self.actor_topic_sentiment, "actor_topic_sentiment", ATS_COLUMNS)
         run.write_table(pd.DataFrame({"finding": self.findings}), "findings")
 
+    def evidence(self, segments: pd.DataFrame, actor_id: str | None = None, topic: int | None = None) -> str:
+        """The example sentences behind one actor x topic cell, as text.
+
+        Args:
+            segments: the ``segments`` table.
+            actor_id: the actor of the cell; ``None``: any.
+            topic: the topic of the cell; ``None``: any. With both ``None``, the cell with the most mentions.
+        """
+        ats = self.actor_topic_sentiment
+        if actor_id is not None:
+            ats = ats[ats["actor_id"] == actor_id]
+        if topic is not None:
+            ats = ats[ats["topic"] == topic]
+        if ats.empty:
+            return ("no actor mentions in this corpus" if self.actor_topic_sentiment.empty
+                    else f"no mentions of actor {actor_id!r} in topic {topic!r}")
+        cell = ats.sort_values(["mentions", "actor_id", "topic"], ascending=[False, True, True], kind="stable").iloc[0]
+        text = segments.set_index("segment_id")["text"]
+        return "\n".join([f"{cell['actor_id']} in topic {cell['topic']}",
+                           *(f"- {sid} {text.get(sid, '')}" for sid in cell["example_segment_ids"])])
+
 
 def summarise(params, run) -> SummaryTables:
     """Run the summary stage from the tables of the earlier stages."""

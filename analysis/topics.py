@@ -149,7 +149,8 @@ class TopicModel:
         random_state: seed of UMAP, KMeans, KeyBERTInspired and the fitting sample.
         fit_sample_limit: above this many units, fit on a seeded random sample of this size and assign
             the other units with :meth:`transform` (nearest topic centroid); ``None`` fits on all.
-        embedder: an :class:`analysis.embeddings.Embedder` for word embeddings (KeyBERTInspired).
+        embedder: an :class:`analysis.embeddings.Embedder` for word embeddings (KeyBERTInspired);
+            ``None``: the project's default MiniLM embedder.
 
     Example:
         >>> tm = TopicModel(random_state=0).fit(units, vectors)   # doctest: +SKIP
@@ -259,7 +260,13 @@ class TopicModel:
                                 min_samples=max(2, setup.min_cluster_size // 4), metric="euclidean",
                                 cluster_selection_method="eom", prediction_data=False)
             fit_vecs = vecs
-        backend = _cached_backend(self.embedder) if self.embedder is not None else None
+        if self.embedder is not None:
+            embedder = self.embedder
+        else:  # the project's default MiniLM; loaded only if a representation needs word vectors
+            from analysis.embeddings import Embedder
+
+            embedder = Embedder(show_progress_bar=False)
+        backend = _cached_backend(embedder)
         model = BERTopic(embedding_model=backend, umap_model=reducer, hdbscan_model=clusterer,
                          vectorizer_model=self._vectorizer(n),
                          ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
@@ -553,7 +560,8 @@ class TopicsResult:
         from analysis.embeddings import minilm_path
 
         self.model.save(run.dir / "model" / "bertopic", embedding_model=str(minilm_path()))
-        run.record("topics", unit=self.unit, unit_reason=self.unit_reason, setup=self.model.setup_)
+        run.record("topics", unit=self.unit, unit_reason=self.unit_reason, setup=self.model.setup_,
+                   summary=self.summary())
 
     def summary(self) -> str:
         """One line for the notebook (compared by nbval on the seeds)."""

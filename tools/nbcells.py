@@ -205,11 +205,8 @@ result.write(run)''', []),
 display(Image(filename=run.save_figure(fig, "actor_topic")))''', []),
     ("md", "## The sentences behind one cell\nChange `actor` and `topic` to read the evidence for any cell.", []),
     ("code", '''# NBVAL_CHECK_OUTPUT\n# (nbval compares this output on the seeds; tools/nbgen.py --record refreshes it)
-cell = result.actor_topic_sentiment.sort_values("mentions", ascending=False).iloc[0]
-segments = run.read_table("segments").set_index("segment_id")
-print(cell["actor_id"], "in topic", cell["topic"])
-for sid in cell["example_segment_ids"]:
-    print("-", sid, segments.loc[sid, "text"])''', []),
+actor, topic = None, None  # e.g. actor, topic = "RUS", 2; None: the cell with the most mentions
+print(result.evidence(run.read_table("segments"), actor, topic))''', []),
 ]
 
 NOTEBOOKS = {"01_corpus.ipynb": NB01, "02_topics.ipynb": NB02, "03_actors.ipynb": NB03, "04_sentiment.ipynb": NB04,

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from tests.conftest import run_cli
 
@@ -84,7 +83,6 @@ def test_target_function_separates_targets():
     assert list(out["polarity"]) == ["negative", "positive"]
 
 
-@pytest.mark.xfail(reason="known bug: TopicModel without an embedder fails in outlier reduction (embed_documents on None); not yet fixed", strict=False)
 def test_sample_fit_then_transform_covers_every_unit(seeds_run):
     from analysis.embeddings import Embedder
     from analysis.topics import TopicModel

@@ -1,0 +1,30 @@
+"""Figures that must not fail on the shapes small or unusual corpora give."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pandas as pd  # noqa: E402
+
+from analysis import plots  # noqa: E402
+
+
+def test_topic_hierarchy_with_tied_distances_follows_merge_order():
+    # BERTopic's hierarchy for four orthogonal topics: every distance is 1.0, parents in merge order 4, 5, 6.
+    # BERTopic gives the ids as strings: "10" must come after "9".
+    hierarchy = pd.DataFrame({"parent_id": ["10", "9", "8", "7", "6"], "parent_name": ["x"] * 5,
+                              "child_left_id": ["3", "8", "7", "6", "0"], "child_right_id": ["9", "2", "5", "4", "1"],
+                              "distance": [1.0] * 5})
+    topics = pd.DataFrame({"topic": range(6), "label": list("abcdef")})
+    fig = plots.topic_hierarchy(hierarchy, topics)
+    labels = sorted(t.get_text() for t in fig.axes[0].get_yticklabels())
+    assert len(labels) == 6 and all(": " in t for t in labels)
+
+
+def test_actor_topic_heatmap_without_mentions_says_so():
+    ats = pd.DataFrame(columns=["actor_id", "topic", "mentions", "mean_tone"])
+    fig = plots.actor_topic_heatmap(ats, pd.DataFrame({"topic": [0], "label": ["a"]}),
+                                    pd.DataFrame(columns=["actor_id"]))
+    assert any("no actor mentions" in t.get_text() for t in fig.axes[0].texts)
