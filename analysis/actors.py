@@ -38,6 +38,7 @@ __all__ = [
     "ActorDictionary",
     "load_dictionary",
     "ActorExtractor",
+    "score_against_gold",
     "ActorTables",
     "analyse_actors",
     "MENTION_COLUMNS",
@@ -58,6 +59,7 @@ MENTION_COLUMNS = ["doc_id", "segment_id", "actor_id", "surface", "start", "end"
 ACTOR_COLUMNS = ["actor_id", "name", "type", "mentions", "documents", "per_1k_words", "first_seen", "last_seen",
                  "country", "attributive_mentions"]
 DOC_COUNT_COLUMNS = ["doc_id", "actor_id", "mentions"]
+GOLD_DISAGREEMENT_COLUMNS = ["doc_id", "start", "end", "actor_id", "surface", "kind"]
 COOC_COLUMNS = ["actor_a", "actor_b", "sentences", "documents", "pmi"]
 CANDIDATE_COLUMNS = ["surface", "ner_label", "mentions", "documents", "example"]
 KWIC_COLUMNS = ["actor_id", "doc_id", "left", "match", "right", "segment_id", "start"]
@@ -332,6 +334,8 @@ class ActorTables:
     ambiguous: pd.DataFrame
     over_time: pd.DataFrame
     per_source: pd.DataFrame
+    evaluation: pd.DataFrame | None = None   # against a hand-annotated gold file, when one is given
+    disagreements: pd.DataFrame | None = None
 
     def write(self, run) -> None:
         """Write every table into the run folder."""
@@ -346,7 +350,20 @@ class ActorTables:
             run.write_table(self.over_time, "actors_over_time")
         if len(self.per_source):
             run.write_table(self.per_source, "actors_per_source")
+        if self.evaluation is not None:
+            run.write_table(self.evaluation, "actor_gold_evaluation", ["metric", "value"])
+            run.write_table(self.disagreements, "actor_gold_disagreements", GOLD_DISAGREEMENT_COLUMNS)
         run.record("actors", summary=self.summary())
+
+    def gold_summary(self) -> str:
+        """Precision and recall against the gold file, or why there are none."""
+        if self.evaluation is None:
+            return ("not scored: no gold annotation for this corpus's documents (parameter actors.gold: a CSV "
+                    "of doc_id, start, end, actor_id)")
+        e = dict(zip(self.evaluation["metric"], self.evaluation["value"]))
+        return (f"against the gold annotation of {int(e['documents'])} documents: precision {e['precision']:.3f}, recall {e['recall']:.3f}, "
+                f"F1 {e['f1']:.3f} ({int(e['gold_mentions'])} gold, {int(e['found_mentions'])} found, "
+                f"{int(e['true_positives'])} exact matches of span and actor)")
 
     def summary(self, n: int = 5) -> str:
         """One line: how many mentions, and the most mentioned actors."""
@@ -406,9 +423,50 @@ def analyse_actors(params, documents: pd.DataFrame, segments: pd.DataFrame,
         per_source = ps.groupby(["source", "actor_id"]).size().rename("mentions").reset_index()
         wps = documents.groupby("source")["n_words"].sum()
         per_source["per_1k_words"] = (per_source["mentions"] * 1000 / per_source["source"].map(wps)).round(4)
+    evaluation = disagreements = None
+    if ap.gold:
+        evaluation, disagreements = score_against_gold(mentions, params.resolve(ap.gold), documents)
     return ActorTables(mentions.reset_index(drop=True), actors.reset_index(drop=True), doc_counts, cooc,
                        candidates, kwic, ambiguous.sort_values(["doc_id", "start"], kind="stable").reset_index(drop=True),
-                       over_time, per_source)
+                       over_time, per_source, evaluation, disagreements)
+
+
+def score_against_gold(mentions: pd.DataFrame, gold_file: Path,
+                       documents: pd.DataFrame) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """Precision and recall of ``mentions`` against a hand-annotated CSV (exact span and actor).
+
+    Only documents both in the gold file and in the corpus are scored. Returns (metric/value table,
+    disagreements), or (None, None) when the gold file names none of the corpus's documents.
+
+    Raises:
+        DictionaryError: the file cannot be read or lacks a column.
+    """
+    key = ["doc_id", "start", "end", "actor_id"]
+    try:
+        gold = pd.read_csv(gold_file, dtype={"doc_id": str})
+    except (OSError, pd.errors.ParserError) as exc:
+        raise DictionaryError(f"actors.gold: cannot read {gold_file}: {exc}") from None
+    if missing := [c for c in key if c not in gold.columns]:
+        raise DictionaryError(f"actors.gold: {gold_file} lacks column(s) {missing}; it has {list(gold.columns)}")
+    shared = set(gold["doc_id"]) & set(documents["doc_id"])
+    if not shared:  # e.g. the seeds' gold file while running another corpus with the default parameters
+        return None, None
+    gold = gold[gold["doc_id"].isin(shared)]
+    found = mentions[mentions["doc_id"].isin(shared)]
+    g = set(map(tuple, gold[key].astype(str).to_numpy()))
+    f = set(map(tuple, found[key].astype(str).to_numpy()))
+    tp = len(g & f)
+    precision, recall = (tp / len(f) if f else 0.0), (tp / len(g) if g else 0.0)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    evaluation = pd.DataFrame({"metric": ["precision", "recall", "f1", "gold_mentions", "found_mentions",
+                                          "true_positives", "documents"],
+                               "value": [round(precision, 6), round(recall, 6), round(f1, 6), len(g), len(f), tp,
+                                         len(shared)]})
+    texts = documents.set_index("doc_id")["text"]
+    rows = [(d, int(s), int(e), a, texts[d][int(s):int(e)], kind)
+            for kind, keys in (("missed", g - f), ("extra", f - g)) for d, s, e, a in keys]
+    dis = pd.DataFrame(rows, columns=GOLD_DISAGREEMENT_COLUMNS)
+    return evaluation, dis.sort_values(["doc_id", "start", "end", "actor_id"], kind="stable").reset_index(drop=True)
 
 
 def _cooccurrence(counted: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:

@@ -99,6 +99,8 @@ class ActorParams(_Frozen):
     min_mentions: int = Field(1, ge=1)
     ner_discovery: bool = True
     kwic_window: int = Field(60, ge=10, le=500)
+    gold: str | None = Field(None, description="hand-annotated mentions CSV (doc_id, start, end, actor_id) "
+                             "to score the extraction against (precision, recall)")
 
 
 class SentimentParams(_Frozen):

@@ -153,7 +153,7 @@ def _code_hash(stage: str) -> str:
 def _extra_inputs(p: Params, stage: str) -> str:
     """Hash of files a stage reads beside the corpus (dictionaries, lexicon file, targeted model)."""
     h = hashlib.sha256()
-    paths = {"actors": [p.actors.dictionary, str(config.PACKAGE_DATA_DIR / "actors.yaml")],
+    paths = {"actors": [p.actors.dictionary, str(config.PACKAGE_DATA_DIR / "actors.yaml"), p.actors.gold],
              "sentiment": [p.sentiment.lexicon_adjustments,
                            p.sentiment.targeted_model or (str(config.TARGETED_MODEL_FILE) if p.sentiment.targeted_method == "model" else None)],
              }.get(stage, [])

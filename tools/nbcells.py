@@ -119,6 +119,12 @@ result.write(run)''', []),
     ("code", "result.candidates.head(30)", []),
     ("md", "## Keyword in context", []),
     ("code", "result.kwic.head(20)", []),
+    ("md", "## Against a hand annotation\nWith `actors.gold` set (the seeds: `tests/data/gold_actor_mentions.csv`, "
+           "annotated by reading the articles; guidelines in `tests/data/gold_actor_annotation.txt`), every "
+           "mention is compared on exact span and actor; the disagreements are listed for review.", []),
+    ("code", "# NBVAL_CHECK_OUTPUT\n# (nbval compares this output on the seeds; tools/nbgen.py --record refreshes it)\n"
+             "print(result.gold_summary())", []),
+    ("code", "result.disagreements", []),
     ("md", "## Figures", []),
     ("code", '''figures = {
     "top_actors": plots.top_actors(result.actors),

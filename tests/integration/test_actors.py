@@ -13,7 +13,7 @@ def mentions(seeds_run):
     return pd.read_parquet(seeds_run / "tables" / "actor_mentions.parquet")
 
 
-def test_precision_and_recall_against_gold(mentions):
+def test_precision_and_recall_against_gold(mentions, seeds_run):
     gold = pd.read_csv(ROOT / "tests/data/gold_actor_mentions.csv")
     key = ["doc_id", "start", "end", "actor_id"]
     got = set(map(tuple, mentions[key].astype(str).to_numpy()))
@@ -21,6 +21,31 @@ def test_precision_and_recall_against_gold(mentions):
     tp = len(got & want)
     precision, recall = tp / len(got), tp / len(want)
     assert precision >= 0.95 and recall >= 0.95, (precision, recall, sorted(got ^ want)[:10])
+    # the run scored itself against the same file (seeds.yaml sets actors.gold) and lists the differences
+    ev = pd.read_parquet(seeds_run / "tables" / "actor_gold_evaluation.parquet").set_index("metric")["value"]
+    assert (ev["precision"], ev["recall"]) == (round(precision, 6), round(recall, 6))
+    dis = pd.read_parquet(seeds_run / "tables" / "actor_gold_disagreements.parquet")
+    assert len(dis) == len(got ^ want)
+
+
+def test_gold_file_errors_name_the_file(tmp_path):
+    from analysis.actors import score_against_gold
+    from analysis.errors import DictionaryError
+
+    docs = pd.DataFrame({"doc_id": ["a"], "text": ["NATO met."]})
+    bad = tmp_path / "gold.csv"
+    bad.write_text("doc_id,begin,end,actor_id\na,0,4,NATO\n")
+    with pytest.raises(DictionaryError, match="gold.csv lacks column"):
+        score_against_gold(pd.DataFrame(), bad, docs)
+    bad.write_text("doc_id,start,end,actor_id\nzzz,0,4,NATO\n")   # another corpus's gold: not scored
+    assert score_against_gold(pd.DataFrame(), bad, docs) == (None, None)
+    ok = tmp_path / "ok.csv"
+    ok.write_text("doc_id,start,end,actor_id\na,0,4,NATO\na,5,8,RUS\nzzz,0,4,NATO\n")
+    found = pd.DataFrame({"doc_id": ["a"], "start": [0], "end": [4], "actor_id": ["NATO"]})
+    ev, dis = score_against_gold(found, ok, docs)
+    ev = ev.set_index("metric")["value"]
+    assert (ev["precision"], ev["recall"], ev["documents"]) == (1.0, 0.5, 1)
+    assert dis[["start", "kind"]].values.tolist() == [[5, "missed"]]
 
 
 def test_issue_cases_resolve(mentions, seeds_run):
