@@ -174,11 +174,19 @@ def score_targets(sentences: list[str], spans: list[tuple[int, int]], method: st
         a = max(c for c in cuts if c <= start)
         b = min(c for c in cuts if c >= end)
         clauses.append(text[a:b])
-    s_clause = scorer.score(clauses)["compound"].to_numpy()
-    s_sent = scorer.score(list(sentences))["compound"].to_numpy()
-    score = np.where(s_clause != 0, s_clause, s_sent)
+    score = _score_unique(scorer, clauses)
+    # fall back to the whole sentence only where the clause has no scored word
+    empty = np.flatnonzero(score == 0)
+    if len(empty):
+        score[empty] = _score_unique(scorer, [sentences[i] for i in empty])
     pol = np.where(score >= positive_threshold, "positive", np.where(score <= negative_threshold, "negative", "neutral"))
     return pd.DataFrame({"polarity": pol, "score": np.round(score, 6)})
+
+
+def _score_unique(scorer: Scorer, texts: list[str]) -> np.ndarray:
+    """Compound per text, each distinct text scored once (mentions share clauses and sentences)."""
+    uniq, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+    return scorer.score(uniq.tolist())["compound"].to_numpy(dtype=float)[inverse]
 
 
 def bootstrap_ci(values: np.ndarray, resamples: int, rng: np.random.Generator) -> tuple[float, float]:
@@ -282,8 +290,9 @@ class _ScoreDocuments:
                 # A mention can run past its sentence when the splitter cut inside a name
                 # ("Censor. NET"): score the part inside the sentence.
                 spans = list(zip(cm["start"].to_numpy() - s_start, np.minimum(cm["end"].to_numpy() - s_start, s_len)))
+                lexicon = make_scorer(sp.method, self.adj) if sp.targeted_method == "clause" else None
                 tscore = score_targets(cm["segment_id"].map(sent_text["text"]).tolist(), spans, sp.targeted_method,
-                                       make_scorer(sp.method, self.adj), sp.positive_threshold, sp.negative_threshold,
+                                       lexicon, sp.positive_threshold, sp.negative_threshold,
                                        self.params.resolve(sp.targeted_model) if sp.targeted_model else None)
                 targets = pd.concat([cm[["doc_id", "segment_id", "actor_id", "surface", "start", "end"]], tscore], axis=1)
                 targets["method"] = self.target_method
