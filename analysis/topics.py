@@ -114,7 +114,8 @@ def _cached_backend(embedder):
             self.enc = enc
 
         def embed(self, documents, verbose: bool = False) -> np.ndarray:
-            return self.enc.encode(list(documents))
+            # words and representative documents: many small calls, kept in memory, not on disk
+            return self.enc.encode(list(documents), persist=False)
 
     return _CachedBackend(embedder)
 

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 VARIANTS = {"default": {},
-            "fast": {"embeddings": {"model": "model2vec"}, "sentiment": {"targeted_method": "clause"}}}
+            "fast": {"embeddings": {"model": "model2vec"}, "sentiment": {"targeted_method": "clause"},
+                     "actors": {"ner_discovery": False}}}
 
 
 def main(params_file: str, n: int, variant: str) -> None:
