@@ -188,7 +188,7 @@ class TargetedClassifier:
 
     def logits(self, texts: list[str]):
         enc = self.encode(texts)
-        dev = self.module.head.weight.device
+        dev = next(self.module.parameters()).device
         return self.module(enc["input_ids"].to(dev), enc["attention_mask"].to(dev))
 
     def predict_proba(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
