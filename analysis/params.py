@@ -58,7 +58,10 @@ class CorpusParams(_Frozen):
     max_document_chars: int = Field(5_000_000, ge=1_000, description="longer documents are refused")
     limit: int | None = Field(None, ge=1, description="read only the first N documents")
     near_duplicate_threshold: float = Field(0.8, gt=0, le=1, description="shingle Jaccard for 'near'")
-    similar_threshold: float = Field(0.85, gt=0, le=1, description="sentence cosine for 'similar'")
+    similar_threshold: float | None = Field(None, gt=0, le=1, description="sentence cosine for 'similar'; "
+                                            "default 0.85 with MiniLM, 0.90 with model2vec (same pairs, calibrated)")
+    similar_max_documents: int = Field(10, ge=1, description="a sentence retold in more documents than this is "
+                                       "a stock phrase, not evidence that two documents tell one story")
 
 
 class EmbeddingParams(_Frozen):

@@ -255,15 +255,25 @@ def cooccurrence_network(cooc: pd.DataFrame, actors: pd.DataFrame, max_actors: i
 
 
 def actors_by_group(table: pd.DataFrame, group: str, actors: pd.DataFrame, value: str = "mentions",
-                    max_actors: int = 10) -> plt.Figure:
-    """Mentions of the top actors per month or per source."""
+                    max_actors: int = 10, max_groups: int = 15) -> plt.Figure:
+    """Mentions of the top actors per month (lines) or per source (bars).
+
+    Per source, the ``max_groups`` sources with the most mentions of those actors are shown.
+    """
     keep = actors["actor_id"].head(max_actors).tolist()
     piv = table[table["actor_id"].isin(keep)].pivot_table(index=group, columns="actor_id", values=value,
                                                          fill_value=0).reindex(columns=keep).fillna(0)
     fig, ax = plt.subplots(figsize=(9, 4.2))
-    piv.plot(ax=ax, kind="line" if group == "month" else "bar", marker="o" if group == "month" else None)
+    if group == "month":
+        piv.plot(ax=ax, kind="line", marker="o")
+        title = f"Top actors per {group}"
+    else:
+        shown = piv.sum(axis=1).sort_values(ascending=False, kind="stable").index[:max_groups]
+        piv.loc[shown].plot(ax=ax, kind="bar")
+        title = f"Top actors per {group}" + (f" (the {len(shown)} of {len(piv)} with most)" if len(piv) > len(shown) else "")
+        ax.tick_params(axis="x", labelsize=7)
     ax.set_ylabel(value.replace("_", " "))
-    ax.set_title(f"Top actors per {group}")
+    ax.set_title(title)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
     fig.tight_layout()
     return fig

@@ -168,3 +168,18 @@ def test_duplicates_exact_near_and_similar():
     d2 = find_duplicates(docs, 0.8, sents, vecs, similar_threshold=0.9)
     row = d2[(d2["doc_a"] == "a") & (d2["doc_b"] == "d")].iloc[0]
     assert row["kind"] == "similar" and row["evidence_a"] == "a:s0"
+
+
+def test_stock_sentence_shared_by_many_documents_is_not_a_retelling():
+    import numpy as np
+
+    ids = [f"d{i:02d}" for i in range(14)]
+    docs = pd.DataFrame({"doc_id": ids, "text": [f"unique text number {i} " * 3 for i in range(14)]})
+    # d00..d11 carry the same stock sentence (vector [1, 0]); only d12 and d13 retell one story ([0, 1]).
+    sents = pd.DataFrame({"doc_id": ids, "segment_id": [f"{d}:s0" for d in ids],
+                          "text": ["one two three four five six seven eight"] * 14})
+    vecs = np.array([[1.0, 0.0]] * 12 + [[0.0, 1.0]] * 2, dtype=np.float32)
+    everything = find_duplicates(docs, 0.8, sents, vecs, similar_threshold=0.9)
+    assert (everything["kind"] == "similar").sum() == 12 * 11 // 2 + 1
+    kept = find_duplicates(docs, 0.8, sents, vecs, similar_threshold=0.9, max_documents=10)
+    assert kept[["doc_a", "doc_b"]].values.tolist() == [["d12", "d13"]]

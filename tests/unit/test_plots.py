@@ -28,3 +28,14 @@ def test_actor_topic_heatmap_without_mentions_says_so():
     fig = plots.actor_topic_heatmap(ats, pd.DataFrame({"topic": [0], "label": ["a"]}),
                                     pd.DataFrame(columns=["actor_id"]))
     assert any("no actor mentions" in t.get_text() for t in fig.axes[0].texts)
+
+
+def test_actors_per_source_and_month_draw():
+    actors = pd.DataFrame({"actor_id": ["RUS", "UKR"]})
+    per_source = pd.DataFrame({"source": [f"outlet{i}" for i in range(20)] * 2, "actor_id": ["RUS"] * 20 + ["UKR"] * 20,
+                               "per_1k_words": [float(i) for i in range(40)]})
+    fig = plots.actors_by_group(per_source, "source", actors, "per_1k_words")
+    assert "15 of 20" in fig.axes[0].get_title() and len(fig.axes[0].get_xticklabels()) == 15
+    months = pd.DataFrame({"month": ["2022-02", "2022-03"] * 2, "actor_id": ["RUS", "RUS", "UKR", "UKR"],
+                           "mentions": [3, 4, 5, 6]})
+    assert len(plots.actors_by_group(months, "month", actors).axes[0].lines) == 2
