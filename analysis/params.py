@@ -81,7 +81,9 @@ class TopicParams(_Frozen):
     n_components: int = Field(5, ge=2, le=100)
     min_cluster_size: int | None = Field(None, ge=2)
     nr_topics: int | Literal["auto"] | None = None
-    representation: Literal["keybert_mmr", "ctfidf"] = "keybert_mmr"
+    representation: Literal["ctfidf", "keybert_mmr"] = Field(
+        "ctfidf", description="topic terms and labels from c-TF-IDF (KeyBERTInspired + MMR terms kept beside them "
+        "in keybert_terms), or from KeyBERTInspired + MMR")
     mmr_diversity: float = Field(0.3, ge=0, le=1)
     reduce_outliers: bool = True
     small_corpus_max_units: int = Field(60, ge=3, description="below this, KMeans instead of UMAP+HDBSCAN")

@@ -48,7 +48,7 @@ NB02 = [
 n_neighbors = None  # int: UMAP neighbours (below the unit count); None: derived
 min_cluster_size = None  # int: HDBSCAN minimum cluster size; None: derived from the unit count
 nr_topics = None  # int | "auto": merge topics down to this number; None: keep
-representation = None  # str: keybert_mmr | ctfidf
+representation = None  # str: ctfidf (topic terms from c-TF-IDF) | keybert_mmr (from KeyBERTInspired + MMR)
 reduce_outliers = None  # bool: reassign outliers to their nearest topic
 seed = None  # int: random_state of UMAP, KMeans, KeyBERTInspired
 ''', ["parameters"]),
@@ -67,10 +67,11 @@ result.write(run)''', []),
     ("code", "print(result.unit_reason)\nprint(result.model.setup_)", []),
     ("code", "# NBVAL_CHECK_OUTPUT\n# (nbval compares this output on the seeds; tools/nbgen.py --record refreshes it)\nprint(result.summary())", []),
     ("md", "## Topics", []),
-    ("code", 'result.topics[["topic", "label", "size", "share", "representative_segment_ids"]]', []),
+    ("code", 'result.topics[["topic", "label", "size", "share", "ctfidf_terms", "keybert_terms", "representative_segment_ids"]]', []),
     ("md", "## Quality\n`npmi`: mean normalised PMI of each topic's top-10 terms, co-occurrence counted per unit "
            "of this corpus (-1..1, higher is more coherent); `diversity`: unique share of all top-10 terms; "
-           "`_ctfidf` rows score the plain c-TF-IDF terms.", []),
+           "`_ctfidf` and `_keybert_mmr` rows score the two representations (the topic terms are the c-TF-IDF ones "
+           "unless `representation: keybert_mmr`).", []),
     ("code", "result.quality", []),
     ("md", "## Figures", []),
     ("code", '''figures = {
