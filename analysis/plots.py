@@ -60,7 +60,7 @@ def _topic_names(topics: pd.DataFrame) -> dict[int, str]:
     return {int(t): f"{t}: {_short(lbl, 40)}" for t, lbl in zip(topics["topic"], topics["label"])}
 
 
-def topic_terms(topics: pd.DataFrame, max_topics: int = 12) -> plt.Figure:
+def topic_terms(topics: pd.DataFrame, max_topics: int = 12, representation: str = "ctfidf") -> plt.Figure:
     """Top terms of each topic with their weights, one panel per topic."""
     import json
 
@@ -77,7 +77,8 @@ def topic_terms(topics: pd.DataFrame, max_topics: int = 12) -> plt.Figure:
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(shown):]:
         ax.axis("off")
-    fig.suptitle("Top terms per topic (KeyBERTInspired + MMR weights)", fontsize=10)
+    weights = {"ctfidf": "c-TF-IDF", "keybert_mmr": "KeyBERTInspired + MMR"}.get(representation, representation)
+    fig.suptitle(f"Top terms per topic ({weights} weights)", fontsize=10)
     fig.tight_layout()
     return fig
 
