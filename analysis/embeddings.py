@@ -254,34 +254,29 @@ class Embedder:
         keys = [hashlib.sha256(t.encode("utf-8")).digest() for t in texts]
         unique: dict[bytes, str] = dict(zip(keys, texts))
         ukeys = list(unique)
-        if not persist:
-            todo = [k for k in ukeys if k not in self._memo]
-            if todo:
-                order = sorted(todo, key=lambda k: (len(unique[k]), k))
-                self._memo.update(zip(order, self._encode([unique[k] for k in order])))
-            self.n_cached_, self.n_encoded_ = len(ukeys) - len(todo), len(todo)
-            return np.stack([self._memo[k] for k in keys]).astype(np.float32)
-        store = self._open_store() if self.cache else None
+        store = self._open_store() if self.cache and persist else None
+        # without the disk cache: this object's memory (persist=False), or nothing kept between calls
+        memo: dict[bytes, np.ndarray] = {} if persist else self._memo
         if store is not None:
             _, missing = store.get(ukeys)
             todo = [ukeys[i] for i in missing]
         else:
-            todo = ukeys
+            todo = [k for k in ukeys if k not in memo]
         self.n_cached_ = len(ukeys) - len(todo)
         self.n_encoded_ = len(todo)
-        fresh: dict[bytes, np.ndarray] = {}
         if todo:
             # Length-sorted batches waste less padding; the order is fixed, so results are too.
             order = sorted(todo, key=lambda k: (len(unique[k]), k))
             vecs = self._encode([unique[k] for k in order])
-            fresh = dict(zip(order, vecs))
             if store is not None:
                 store.put(order, vecs)
+            else:
+                memo.update(zip(order, vecs))
         if store is not None:
             got, missing = store.get(keys)
             assert not missing
             return np.ascontiguousarray(got, dtype=np.float32)
-        return np.stack([fresh[k] for k in keys]).astype(np.float32)
+        return np.stack([memo[k] for k in keys]).astype(np.float32)
 
     def _open_store(self) -> EmbeddingCache:
         """The on-disk cache of this model, opened once per Embedder (shards are read at opening)."""

@@ -273,35 +273,25 @@ def _group_pearson(x: pd.Series, y: pd.Series, groups: pd.Series) -> pd.Series:
 def _agreement(both: pd.DataFrame, pos: float, neg: float) -> pd.DataFrame:
     """Per-document and overall (``ALL``) agreement of the two methods' adjusted compounds."""
     both = both.dropna(subset=["doc_id"])
-    docs = both["doc_id"].astype(str)
     same = pd.Series(_classes(both["a"].to_numpy(), pos, neg) == _classes(both["b"].to_numpy(), pos, neg))
-    per_doc = pd.DataFrame({
-        "pearson": _group_pearson(both["a"], both["b"], docs),
-        # Spearman: Pearson of the ranks (ties averaged) within each document
-        "spearman": _group_pearson(both["a"].groupby(docs.to_numpy()).rank(), both["b"].groupby(docs.to_numpy()).rank(), docs),
-        "sign_agreement": same.groupby(docs.to_numpy()).mean(),
-        "n_sentences": docs.value_counts().sort_index(),
-    })
-    x, y = both["a"].to_numpy(), both["b"].to_numpy()
-    overall = pd.DataFrame({"pearson": [_corr(x, y, "pearson")], "spearman": [_corr(x, y, "spearman")],
-                            "sign_agreement": [float(same.mean()) if len(same) else float("nan")],
-                            "n_sentences": [len(both)]}, index=["ALL"])
-    out = pd.concat([per_doc, overall]).rename_axis("doc_id").reset_index()
+
+    def per_group(keys: pd.Series) -> pd.DataFrame:
+        k = keys.to_numpy()
+        return pd.DataFrame({
+            "pearson": _group_pearson(both["a"], both["b"], keys),
+            # Spearman: Pearson of the ranks (ties averaged) within each group
+            "spearman": _group_pearson(both["a"].groupby(k).rank(), both["b"].groupby(k).rank(), keys),
+            "sign_agreement": same.groupby(k).mean(),
+            "n_sentences": keys.value_counts().sort_index(),
+        })
+
+    # the ALL row is always there (NaN, 0 sentences, when there is nothing to compare)
+    overall = per_group(pd.Series("ALL", index=both.index)).reindex(["ALL"]).fillna({"n_sentences": 0})
+    out = pd.concat([per_group(both["doc_id"].astype(str)), overall]).rename_axis("doc_id").reset_index()
     for c in ("pearson", "spearman", "sign_agreement"):
         out[c] = out[c].astype(float).round(6)
     out["n_sentences"] = out["n_sentences"].astype("int64")
     return out[AGREEMENT_COLUMNS]
-
-
-def _corr(a: np.ndarray, b: np.ndarray, method: str) -> float:
-    """Pearson or Spearman correlation; NaN under 3 values or without variation (numpy: one per document)."""
-    if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0:
-        return float("nan")
-    if method == "spearman":
-        from scipy.stats import rankdata
-
-        a, b = rankdata(a), rankdata(b)
-    return float(np.corrcoef(a, b)[0, 1])
 
 
 class _ScoreDocuments:
@@ -372,12 +362,11 @@ def analyse_sentiment(params, documents: pd.DataFrame, segments: pd.DataFrame, m
                          "n_sentences": g.size(), "mean_adjusted_compound": g["adjusted_compound"].mean().round(6)}
                         ).reset_index()[DOCUMENT_COLUMNS]
     # Agreement between the two methods, per document and overall.
-    a = ss[ss["method"] == sp.method].set_index("segment_id")["adjusted_compound"]
-    b = ss[ss["method"] == sp.second_method].set_index("segment_id")["adjusted_compound"]
-    both = pd.DataFrame({"a": a, "b": b, "doc_id": sents.set_index("segment_id")["doc_id"]})
+    primary = ss[ss["method"] == sp.method].set_index("segment_id")["adjusted_compound"]
+    second = ss[ss["method"] == sp.second_method].set_index("segment_id")["adjusted_compound"]
+    both = pd.DataFrame({"a": primary, "b": second, "doc_id": sents.set_index("segment_id")["doc_id"]})
     agreement = _agreement(both, sp.positive_threshold, sp.negative_threshold)
     rng = np.random.default_rng(params.seed)
-    primary = ss[ss["method"] == sp.method].set_index("segment_id")["adjusted_compound"]
     actor_rows = []
     if counted is not None:
         for actor_id, grp in counted.groupby("actor_id", sort=True):
