@@ -394,7 +394,8 @@ def analyse_actors(params, documents: pd.DataFrame, segments: pd.DataFrame,
     """Run the actors stage for validated ``params``."""
     ap = params.actors
     dictionary = load_dictionary(params.resolve(ap.dictionary), ap.dictionary_mode)
-    extractor = extractor or ActorExtractor(dictionary, ner_discovery=ap.ner_discovery)
+    extractor = extractor or ActorExtractor(dictionary, ner_discovery=ap.ner_discovery,
+                                            n_process=params.compute.spacy_processes(len(documents), ap.ner_discovery))
     mentions, ner, ambiguous = map_documents(_Extract(extractor, segments), documents, params.compute)
     mentions["counted"] = ap.count_attributive | ~mentions["attributive"].astype(bool)
     mentions = mentions[MENTION_COLUMNS]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis import config
+from analysis import accel, config
 from analysis.errors import ModelError
 
 __all__ = [
@@ -164,15 +164,18 @@ class Embedder:
             distilled locally from it; build it once with ``python -m analysis distill``).
         batch_size: texts per forward pass.
         device: ``auto`` picks CUDA when available, else CPU.
+        precision: ``auto``, ``float32``, ``bfloat16`` or ``float16`` (GPU only) for MiniLM; see
+            :mod:`analysis.accel` (``auto``: float16 on a GPU, bfloat16 on a CPU that has it natively).
         cache: use the on-disk cache (default True).
         show_progress_bar: print a tqdm bar while encoding.
     """
 
     def __init__(self, model: str = "minilm", batch_size: int = 64, device: str = "auto",
-                 cache: bool = True, show_progress_bar: bool = True):
+                 cache: bool = True, show_progress_bar: bool = True, precision: str = "auto"):
         self.model = model
         self.batch_size = batch_size
         self.device = device
+        self.precision = precision
         self.cache = cache
         self.show_progress_bar = show_progress_bar
         self._model = None
@@ -205,11 +208,21 @@ class Embedder:
                 "model2vec": "model2vec static distillation of all-MiniLM-L6-v2"}[self.model]
 
     def _resolved_device(self) -> str:
-        if self.device != "auto":
-            return self.device
-        import torch
+        return accel.resolve_device(self.device)
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
+    @property
+    def precision_(self) -> str:
+        """The precision MiniLM runs in here (model2vec is a static float32 table: always float32)."""
+        if self.model != "minilm":
+            return "float32"
+        return accel.resolve_precision(self.precision, self._resolved_device())
+
+    @property
+    def setup(self) -> str:
+        """One line for stage summaries: model, device and precision."""
+        if self.model != "minilm":
+            return "model2vec (static, CPU)"
+        return f"MiniLM on {self._resolved_device()} in {self.precision_}"
 
     def _load(self):
         if self._model is None:
@@ -219,7 +232,7 @@ class Embedder:
                 verify_minilm()
                 self._model = SentenceTransformer(str(minilm_path()), device=self._resolved_device(),
                                                   local_files_only=True)
-                if self._resolved_device() == "cuda":
+                if self._resolved_device() == "cuda" and self.precision_ == "float16":
                     self._model.half()          # GPU path: half precision, large length-sorted batches
             else:
                 from model2vec import StaticModel
@@ -231,9 +244,12 @@ class Embedder:
     def _encode(self, texts: list[str]) -> np.ndarray:
         model = self._load()
         if self.model == "minilm":
-            bs = self.batch_size if self._resolved_device() == "cpu" else max(self.batch_size, 512)
-            vecs = model.encode(texts, batch_size=bs, convert_to_numpy=True,
-                                show_progress_bar=self.show_progress_bar, normalize_embeddings=False)
+            dev = self._resolved_device()
+            bs = self.batch_size if dev == "cpu" else max(self.batch_size, 512)
+            # float16 on a GPU: the weights themselves are half (above); otherwise autocast
+            with accel.autocast(dev, "float32" if self.precision_ == "float16" else self.precision_):
+                vecs = model.encode(texts, batch_size=bs, convert_to_numpy=True,
+                                    show_progress_bar=self.show_progress_bar, normalize_embeddings=False)
         else:
             vecs = model.encode(texts, batch_size=max(self.batch_size, 1024),
                                 show_progress_bar=self.show_progress_bar)
@@ -281,5 +297,7 @@ class Embedder:
     def _open_store(self) -> EmbeddingCache:
         """The on-disk cache of this model, opened once per Embedder (shards are read at opening)."""
         if self._store is None:
-            self._store = EmbeddingCache(config.cache_dir() / "embeddings" / self.model_hash[:16])
+            # vectors of one precision never answer for another: same corpus, same vectors, cache or not
+            suffix = "" if self.precision_ == "float32" else f"-{self.precision_}"
+            self._store = EmbeddingCache(config.cache_dir() / "embeddings" / (self.model_hash[:16] + suffix))
         return self._store

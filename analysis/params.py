@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -70,6 +71,10 @@ class EmbeddingParams(_Frozen):
     model: Literal["minilm", "model2vec"] = "minilm"
     batch_size: int = Field(64, ge=1, le=4096)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="numeric precision of MiniLM and of the targeted sentiment model (also a MiniLM): "
+        "auto = float16 on a GPU, bfloat16 on a CPU with native bfloat16 (1.6x faster, same validation "
+        "macro-F1), else float32")
 
 
 class TopicParams(_Frozen):
@@ -134,6 +139,9 @@ class SentimentParams(_Frozen):
         return v
 
 
+SPACY_PROCESSES_MIN_DOCUMENTS = 2000   # below this, starting processes costs more than it saves
+
+
 class ComputeParams(_Frozen):
     """Where the per-document work runs; never changes a table, so it is not part of any fingerprint."""
 
@@ -141,6 +149,17 @@ class ComputeParams(_Frozen):
                                   "LocalCluster; or a scheduler address such as tcp://10.0.0.5:8786")
     workers: int = Field(2, ge=1, le=512, description="worker processes of the local cluster")
     partitions: int | None = Field(None, ge=1, description="document partitions (default 4 per worker)")
+    processes: int | None = Field(None, ge=1, le=64, description="spaCy processes for the actors stage without "
+                                  "a scheduler; default: one per CPU core (at most 4) when NER discovery runs "
+                                  f"on {SPACY_PROCESSES_MIN_DOCUMENTS:,} documents or more, else 1")
+
+    def spacy_processes(self, n_documents: int, ner: bool) -> int:
+        """The ``n_process`` of spaCy for ``n_documents`` (Dask workers are processes already: 1 there)."""
+        if self.scheduler:
+            return 1
+        if self.processes:
+            return self.processes
+        return min(os.cpu_count() or 1, 4) if ner and n_documents >= SPACY_PROCESSES_MIN_DOCUMENTS else 1
 
     @field_validator("scheduler")
     @classmethod
@@ -186,7 +205,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "corpus": ("corpus", "embeddings"),
     "topics": ("corpus", "embeddings", "topics"),
     "actors": ("corpus", "actors"),
-    "sentiment": ("corpus", "actors", "sentiment", "topics"),
+    "sentiment": ("corpus", "embeddings", "actors", "sentiment", "topics"),
     "summary": ("corpus", "embeddings", "topics", "actors", "sentiment"),
 }
 

@@ -138,7 +138,7 @@ _CLAUSE = re.compile(r"\s*(?:[,;:()—–]|\bbut\b|\bwhile\b|\bwhereas\b|\baltho
 
 def score_targets(sentences: list[str], spans: list[tuple[int, int]], method: str = "model",
                   scorer: Scorer | None = None, positive_threshold: float = 0.05, negative_threshold: float = -0.05,
-                  model_path: Path | None = None) -> pd.DataFrame:
+                  model_path: Path | None = None, device: str = "auto", precision: str = "auto") -> pd.DataFrame:
     """Tone toward a target span (start, end character offsets) in each sentence.
 
     ``method="model"`` (default) uses the shipped target-dependent classifier
@@ -162,7 +162,7 @@ def score_targets(sentences: list[str], spans: list[tuple[int, int]], method: st
     if method == "model":
         from analysis.targeted import MODEL_FILE, TargetedScorer
 
-        return TargetedScorer.load(model_path or MODEL_FILE).score(list(sentences), list(spans))
+        return TargetedScorer.load(model_path or MODEL_FILE, device, precision).score(list(sentences), list(spans))
     if method != "clause":
         from analysis.errors import ParameterError
 
@@ -237,7 +237,14 @@ class SentimentTables:
         run.write_table(self.targets, "actor_mention_sentiment")
         if len(self.topics):
             run.write_table(self.topics, "topic_sentiment", TOPIC_COLUMNS)
-        run.record("sentiment", summary=self.summary(run.params.sentiment.method))
+        info = {}
+        if run.params.sentiment.targeted_method == "model":
+            from analysis import accel
+
+            dev = accel.resolve_device(run.params.embeddings.device)
+            info["targeted_model"] = {"device": dev,
+                                      "precision": accel.resolve_precision(run.params.embeddings.precision, dev)}
+        run.record("sentiment", summary=self.summary(run.params.sentiment.method), **info)
 
     def summary(self, method: str) -> str:
         """One line: tone spread and method agreement."""
@@ -336,7 +343,8 @@ class _ScoreDocuments:
                 lexicon = make_scorer(sp.method, self.adj) if sp.targeted_method == "clause" else None
                 tscore = score_targets(cm["segment_id"].map(sent_text["text"]).tolist(), spans, sp.targeted_method,
                                        lexicon, sp.positive_threshold, sp.negative_threshold,
-                                       self.params.resolve(sp.targeted_model) if sp.targeted_model else None)
+                                       self.params.resolve(sp.targeted_model) if sp.targeted_model else None,
+                                       self.params.embeddings.device, self.params.embeddings.precision)
                 targets = pd.concat([cm[["doc_id", "segment_id", "actor_id", "surface", "start", "end"]], tscore], axis=1)
                 targets["method"] = self.target_method
         return ss, targets

@@ -426,12 +426,9 @@ EXACT_KNN_CPU_MAX = 30_000
 
 
 def _cuda() -> bool:
-    try:
-        import torch
+    from analysis.accel import cuda_available
 
-        return torch.cuda.is_available()
-    except ImportError:  # pragma: no cover
-        return False
+    return cuda_available()
 
 
 def exact_knn(vectors: np.ndarray, k: int, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
@@ -597,7 +594,7 @@ def fit_topics(params, documents: pd.DataFrame, segments: pd.DataFrame) -> Topic
 
     tp = params.topics
     enc = Embedder(params.embeddings.model, params.embeddings.batch_size, params.embeddings.device,
-                   show_progress_bar=False)
+                   show_progress_bar=False, precision=params.embeddings.precision)
     sents = segments[segments["unit"] == "sentence"]
     vectors = enc.encode(sents["text"].tolist())
     unit, why = choose_unit(tp.unit, len(documents), tp.auto_sentence_max_documents)

@@ -11,14 +11,18 @@ offsets ``from``/``to`` and ``polarity`` 2.0 / 4.0 / 6.0), holds out a validatio
 - a logistic regression on frozen MiniLM features of the marked sentence;
 - the trained classifier (MiniLM + low-rank adapters, see :mod:`analysis.targeted`). ``--members N``
   trains N runs with consecutive seeds and averages their weights into one model (a "model soup"; the
-  LoRA updates are stacked, so it costs no more at inference). Measured here it did not pay: two
-  members of 3 epochs with label smoothing 0.1 gave macro-F1 0.7708 against 0.7763 and 0.7663 alone,
-  so the default is one member of 4 epochs (0.7776; the same run stopped at 3 epochs, with its learning
-  rate decayed over 3, gave 0.7699; 4 epochs at lr 3e-4 instead of 5e-4 gave 0.7770).
+  LoRA updates are stacked, so it costs no more at inference).
+
+The recipe (measured on the validation split; differences under about 0.005 are within run-to-run
+noise): 4 epochs, lr 5e-4, rank 16, matrix products in bfloat16 autocast where the CPU has it (1.25x
+faster training), and an exponential moving average of the weights (decay 0.996) kept as the model:
+macro-F1 0.7805 in float32, 0.7814 in bfloat16 inference. Earlier recipes: the same in float32 without
+the average 0.7776; 3 epochs 0.7699; lr 3e-4 0.7770; a soup of two seeds of 3 epochs with label
+smoothing 0.1, 0.7708.
 
 It writes ``targeted_model.safetensors`` (only the trained parameters) and ``targeted_model.json`` (the
 model card: data sha256, seed, split, hyper-parameters, scores, timings). CI never retrains; it loads the
-shipped files. Training takes about 16 minutes on 2 CPU cores.
+shipped files. Training takes about 12 minutes on 2 CPU cores with bfloat16 (about 16 without).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import config
+from analysis import accel, config
 from analysis.errors import AnalysisError, CorpusError
 
 log = logging.getLogger("analysis.train_targeted")
@@ -152,25 +156,41 @@ def train_member(clf, tr_text: list[str], y, args, seed: int, va_text: list[str]
     warm = max(1, int(0.06 * n_steps))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (n_steps - s) / (n_steps - warm))))
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    # Exponential moving average of the trained weights (--ema decay); the average is what is kept.
+    ema = [p.detach().clone() for p in params] if args.ema else None
     step, t0, history = 0, time.perf_counter(), []
     for epoch in range(args.epochs):
         model.train()
         total = 0.0
         for b in batches(lengths, args.batch_size, rng):
-            loss = loss_fn(clf.logits([tr_text[i] for i in b]), y[b])
+            with accel.autocast("cpu", args.precision):
+                logits = clf.logits([tr_text[i] for i in b])
+            loss = loss_fn(logits.float(), y[b])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             sched.step()
             opt.zero_grad()
+            if ema is not None:
+                with torch.no_grad():
+                    torch._foreach_lerp_(ema, [p.detach() for p in params], 1.0 - args.ema)
             total += loss.item() * len(b)
             step += 1
             if step % 50 == 0:
                 log.info("seed %d epoch %d step %d/%d loss %.4f (%.0f s)", seed, epoch + 1, step, n_steps,
                          loss.item(), time.perf_counter() - t0)
         history.append({"epoch": epoch + 1, "train_loss": round(total / len(tr_text), 4)})
-        if args.eval_every_epoch and epoch + 1 < args.epochs:
-            history[-1]["validation_macro_f1"] = scores(va_y, clf.predict_proba(va_text).argmax(1))["macro_f1"]
+        if args.eval_every_epoch or epoch + 1 == args.epochs:
+            history[-1]["validation_macro_f1"] = scores(va_y, clf.predict_proba(va_text, 64, args.precision).argmax(1))["macro_f1"]
+            if ema is not None:
+                live = [p.detach().clone() for p in params]
+                with torch.no_grad():
+                    torch._foreach_copy_(params, ema)
+                history[-1]["validation_macro_f1_ema"] = scores(
+                    va_y, clf.predict_proba(va_text, 64, args.precision).argmax(1))["macro_f1"]
+                if epoch + 1 < args.epochs:
+                    with torch.no_grad():
+                        torch._foreach_copy_(params, live)
         log.info("seed %d epoch %d: %s", seed, epoch + 1, history[-1])
     return history
 
@@ -182,9 +202,10 @@ def train(args) -> dict:
     from analysis.targeted import CARD_FILE, MODEL_FILE, TargetedClassifier, TargetedConfig
 
     torch.set_num_threads(args.threads or torch.get_num_threads())
+    args.precision = accel.resolve_precision(args.precision, "cpu")
     t_start = time.perf_counter()
-    data_sha = hashlib.sha256(Path(args.data).read_bytes()).hexdigest()
     df = load_targets(Path(args.data))
+    data_sha = hashlib.sha256(Path(args.data).read_bytes()).hexdigest()
     tr, va = split(df, args.val_share, args.seed)
     log.info("targets: %d train, %d validation (%d / %d sentences)", len(tr), len(va), tr["gid"].nunique(), va["gid"].nunique())
     card: dict = {"data": {"file": Path(args.data).name, "sha256": data_sha, "n_targets": len(df),
@@ -237,6 +258,7 @@ def train(args) -> dict:
                             "max_length": soup_cfg.max_length, "context_chars": soup_cfg.context_chars}
     card["training"] = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                         "label_smoothing": args.label_smoothing, "optimizer": "AdamW wd 0.01, warm-up 6%, linear decay",
+                        "precision": args.precision, "ema_decay": args.ema,
                         "lora_rank_per_member": cfg.rank, "members": members,
                         "soup": f"weights of {args.members} runs (seeds {args.seed}..{args.seed + args.members - 1}) "
                                 "averaged: LoRA updates stacked, other trained tensors averaged",
@@ -246,11 +268,14 @@ def train(args) -> dict:
     out = Path(args.out) if args.out else MODEL_FILE
     clf.save(out, card)                      # scored below after reloading, exactly as shipped
     shipped = TargetedClassifier.load(out).merge()
-    t0 = time.perf_counter()
-    proba = shipped.predict_proba(va_text)
-    infer_s = time.perf_counter() - t0
-    card["validation"] = scores(va["label"].to_numpy(), proba.argmax(1))
-    card["validation"]["targets_per_second"] = round(len(va_text) / infer_s, 1)
+    # Scored in float32 and, where this CPU has it, in bfloat16 (what `precision: auto` runs here).
+    for prec in ["float32"] + (["bfloat16"] if accel.cpu_has_bf16() else []):
+        t0 = time.perf_counter()
+        proba = shipped.predict_proba(va_text, 32, prec)
+        infer_s = time.perf_counter() - t0
+        key = "validation" if prec == "float32" else f"validation_{prec}"
+        card[key] = scores(va["label"].to_numpy(), proba.argmax(1))
+        card[key]["targets_per_second"] = round(len(va_text) / infer_s, 1)
     card["total_seconds"] = round(time.perf_counter() - t_start, 1)
     clf.save(out, card)
     card_path = out.with_suffix(".json") if args.out else CARD_FILE
@@ -282,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--skip-frozen", action="store_true", help="skip the frozen-feature baseline")
     ap.add_argument("--eval-every-epoch", action="store_true")
+    ap.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
+                    help="training arithmetic (auto: bfloat16 autocast on a CPU that has it natively, else float32)")
+    ap.add_argument("--ema", type=float, default=0.996, help="keep an exponential moving average of the weights "
+                    "with this decay (0: off), and ship the average")
     ap.add_argument("--debug", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")

@@ -1,6 +1,6 @@
 """Benchmark every stage against a naive baseline on the same texts: ``make bench``.
 
-    python -m bench.run [--params notebooks/params/ruwa.yaml] [--sizes 1000 10000] [--fast] [--no-naive]
+    python -m bench.run [--params notebooks/params/ruwa.yaml] [--sizes 1000 10000] [--fast] [--no-naive] [--float32]
 
 For each size N (the first N documents of the corpus in the parameters file; RUWA by default) it runs,
 each in a fresh process: this project's stages as shipped (MiniLM; the targeted model for the tone
@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--fast", action=argparse.BooleanOptionalAction, default=True, help="also run the fast path")
     ap.add_argument("--naive", action=argparse.BooleanOptionalAction, default=True, help="also run the baseline")
+    ap.add_argument("--float32", action="store_true", help="also run the default pipeline in float32 "
+                    "(shows what bfloat16 gains on a CPU that has it)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     if args.fast:
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             distill_model2vec()
     results: list[dict] = []
     for n in args.sizes:
-        variants = ["default"] + (["fast"] if args.fast else [])
+        variants = ["default"] + (["float32"] if args.float32 else []) + (["fast"] if args.fast else [])
         for v in variants:
             r = _py("-m", "bench.stages", args.params, str(n), v)
             results.append({"variant": f"project/{v}", **r})
@@ -102,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         if "npmi" in r:
             print(f"n={r['n']:>6} {r['variant']:<18} topics {r['n_topics']:>4}  npmi {r['npmi']:.3f}  "
                   f"diversity {r['diversity']:.3f}  outliers {r['outlier_share']:.1%}"
-                  + (f"  speed-up vs naive x{r['speedup_vs_naive']}" if "speedup_vs_naive" in r else ""))
+                  + (f"  speed-up vs naive x{r['speedup_vs_naive']}" if "speedup_vs_naive" in r else "")
+                  + (f"  [{r['precision']}; encoder vs raw encode x{r['encode_vs_raw']}]" if "encode_vs_raw" in r else ""))
     out = Path(args.out) if args.out else ROOT / "bench" / "results" / f"{machine()}-{dt.date.today().isoformat()}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     import torch

@@ -1,9 +1,14 @@
 """This project's stages, timed one by one in a fresh process; prints one JSON object.
 
-    python -m bench.stages PARAMS_FILE N [default|fast]
+    python -m bench.stages PARAMS_FILE N [default|fast|float32]
 
-``default`` is the pipeline as shipped (MiniLM, the targeted model for tone toward each mention);
+``default`` is the pipeline as shipped (MiniLM, the targeted model for tone toward each mention, both
+in ``embeddings.precision: auto``: bfloat16 on a CPU that has it); ``float32`` is the same in float32;
 ``fast`` is the fast path: the distilled model2vec encoder and the lexicon clause score for targets.
+
+With MiniLM it also times the raw ``SentenceTransformer.encode`` call (float32, batch 64, the library's
+own defaults otherwise) against this project's encoder on the same sample of sentences, with an empty
+cache: ``encode_vs_raw`` is the ratio of their throughputs (the target is at least 0.8).
 
 The embedding cache starts empty (a temporary ``ANALYSIS_CACHE_DIR``), so embedding is measured, not
 read back; the numba cache is the project's persistent one, as in normal use.
@@ -24,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 VARIANTS = {"default": {},
             "fast": {"embeddings": {"model": "model2vec"}, "sentiment": {"targeted_method": "clause"},
-                     "actors": {"ner_discovery": False}}}
+                     "actors": {"ner_discovery": False}},
+            "float32": {"embeddings": {"precision": "float32"}}}
+RAW_SAMPLE = 2000
 
 
 def main(params_file: str, n: int, variant: str) -> None:
@@ -40,7 +47,10 @@ def main(params_file: str, n: int, variant: str) -> None:
     from analysis.topics import fit_topics
 
     P = load_params(params_file).with_overrides({"corpus": {"limit": n}, **VARIANTS[variant]})
-    out: dict = {"n": n, "model": P.embeddings.model, "targeted_method": P.sentiment.targeted_method}
+    from analysis import accel
+
+    out: dict = {"n": n, "model": P.embeddings.model, "targeted_method": P.sentiment.targeted_method,
+                 "precision": accel.resolve_precision(P.embeddings.precision, accel.resolve_device(P.embeddings.device))}
     t = time.perf_counter()
     corpus = build_corpus(P, embed=False)    # embedding is timed on its own below
     out["corpus_s"] = time.perf_counter() - t
@@ -49,7 +59,8 @@ def main(params_file: str, n: int, variant: str) -> None:
     out["sentences"] = int((segs["unit"] == "sentence").sum())
     out["words"] = int(docs["n_words"].sum())
     texts = segs.loc[segs["unit"] == "sentence", "text"].tolist()   # the pipeline embeds sentences once
-    emb = Embedder(P.embeddings.model, P.embeddings.batch_size, show_progress_bar=False)
+    emb = Embedder(P.embeddings.model, P.embeddings.batch_size, P.embeddings.device, show_progress_bar=False,
+                   precision=P.embeddings.precision)
     t0 = time.perf_counter()
     emb.encode(texts)
     out["embed_s"] = time.perf_counter() - t0
@@ -60,6 +71,8 @@ def main(params_file: str, n: int, variant: str) -> None:
 
     tok = AutoTokenizer.from_pretrained(minilm_path())
     out["embed_tokens"] = int(sum(len(x) for x in tok(texts, truncation=True, max_length=256)["input_ids"]))
+    if P.embeddings.model == "minilm":
+        out.update(raw_encode(texts[:RAW_SAMPLE], P))
     t0 = time.perf_counter()
     topics = fit_topics(P, docs, segs)
     out["topics_s"] = time.perf_counter() - t0
@@ -77,6 +90,27 @@ def main(params_file: str, n: int, variant: str) -> None:
     out["total_s"] = time.perf_counter() - t
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out))
+
+
+def raw_encode(sample: list[str], P) -> dict:
+    """Throughput of the raw sentence-transformers call and of our Embedder (empty cache) on ``sample``."""
+    from sentence_transformers import SentenceTransformer
+
+    from analysis.embeddings import Embedder, minilm_path
+
+    raw = SentenceTransformer(str(minilm_path()), device="cpu", local_files_only=True)
+    raw.encode(sample[:64], batch_size=64)                                   # warm-up, both sides
+    t0 = time.perf_counter()
+    raw.encode(sample, batch_size=64, show_progress_bar=False)
+    raw_s = time.perf_counter() - t0
+    ours = Embedder("minilm", P.embeddings.batch_size, P.embeddings.device, cache=False, show_progress_bar=False,
+                    precision=P.embeddings.precision)
+    ours.encode(sample[:64])
+    t0 = time.perf_counter()
+    ours.encode(sample)
+    ours_s = time.perf_counter() - t0
+    return {"raw_sample": len(sample), "raw_encode_s": raw_s, "ours_sample_s": ours_s,
+            "encode_vs_raw": round(raw_s / ours_s, 3)}
 
 
 if __name__ == "__main__":

@@ -111,3 +111,19 @@ def test_mention_cut_by_the_sentence_splitter_is_still_scored():
     assert (m["surface"] == "Censor. NET").any()
     out = analyse_sentiment(P, docs, segs, m, None)
     assert len(out.targets) == int(m["counted"].sum())
+
+
+def test_spacy_processes_change_nothing(mentions, seeds_run):
+    """compute.processes runs spaCy in worker processes; the mentions are the same as in one process."""
+    from analysis.actors import analyse_actors
+    from analysis.params import load_params
+
+    p = load_params(ROOT / "notebooks/params/seeds.yaml")
+    assert p.compute.spacy_processes(10, ner=True) == 1 and p.compute.spacy_processes(10_000, ner=False) == 1
+    two = p.with_overrides({"compute": {"processes": 2}})
+    assert two.compute.spacy_processes(10, ner=True) == 2
+    assert two.with_overrides({"compute": {"scheduler": "local"}}).compute.spacy_processes(10, ner=True) == 1
+    docs = pd.read_parquet(seeds_run / "tables" / "documents.parquet")
+    segs = pd.read_parquet(seeds_run / "tables" / "segments.parquet")
+    got = analyse_actors(two, docs, segs).mentions
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), mentions.reset_index(drop=True), check_dtype=False)

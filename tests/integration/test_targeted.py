@@ -73,3 +73,18 @@ def test_mismatched_model_file_is_a_clear_error(tmp_path):
         TargetedClassifier.load(bad)
     with pytest.raises(ModelError, match="missing"):
         TargetedClassifier.load(tmp_path / "none.safetensors")
+
+
+def test_bfloat16_scores_agree_with_float32():
+    from analysis import accel
+
+    if not accel.cpu_has_bf16():
+        pytest.skip("this CPU has no native bfloat16")
+    s = ["NATO condemned Russia's brutal aggression against Ukraine.",
+         "Ukraine welcomed the generous help from its allies.",
+         "The EU will meet on Tuesday to discuss the budget."]
+    spans = [(15, 21), (0, 7), (4, 6)]
+    a = score_targets(s, spans, precision="float32")
+    b = score_targets(s, spans, precision="bfloat16")
+    assert a["polarity"].tolist() == b["polarity"].tolist()
+    assert (a["score"] - b["score"]).abs().max() < 0.05

@@ -1,0 +1,86 @@
+"""Where and in what precision the neural models run: one place for the CUDA and bfloat16 checks.
+
+Both neural models of the pipeline (MiniLM for embeddings, the targeted sentiment classifier built on
+it) take their device and numeric precision from here, so the choice is made, and recorded, the same
+way for both.
+
+``precision="auto"`` resolves to
+
+- ``float16`` on a CUDA GPU (the GPU path);
+- ``bfloat16`` on a CPU with native bfloat16 arithmetic (AVX512-BF16 or AMX: recent Xeon and EPYC),
+  where PyTorch autocast runs the matrix products in bfloat16 and keeps the rest in float32. Measured
+  on a 2-core EPYC: MiniLM encodes 1.6x faster with cosine 0.99998 to the float32 vectors, and the
+  targeted classifier scores 1.66x faster with the same validation macro-F1 (0.7776) and 99.9% of
+  predictions unchanged;
+- ``float32`` elsewhere (a CPU without bfloat16 would emulate it, slower than float32).
+
+Results are deterministic for a given machine and resolved precision; the resolved precision is in
+the run's stage summaries, and cached embeddings are kept apart per precision.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from analysis.errors import ParameterError
+
+__all__ = ["cuda_available", "cpu_has_bf16", "resolve_device", "resolve_precision", "autocast"]
+
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+
+
+def cuda_available() -> bool:
+    """True when PyTorch sees a CUDA device (never on CI)."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def cpu_has_bf16() -> bool:
+    """True when this CPU does bfloat16 arithmetic natively (AVX512-BF16 or AMX tiles)."""
+    import torch
+
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(bool(c()) for c in checks if c is not None)
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` → ``cuda`` when available, else ``cpu``; an explicit ``cuda`` without a GPU is an error."""
+    if device == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    if device == "cuda" and not cuda_available():
+        raise ParameterError("parameter 'embeddings.device' is cuda but PyTorch sees no CUDA device; "
+                             "use auto or cpu")
+    if device not in ("cpu", "cuda"):
+        raise ParameterError(f"parameter 'embeddings.device': allowed auto, cpu, cuda; got {device!r}")
+    return device
+
+
+def resolve_precision(precision: str = "auto", device: str = "cpu") -> str:
+    """The precision the models will run in on ``device`` (a resolved device: cpu or cuda)."""
+    if precision not in PRECISIONS:
+        raise ParameterError(f"parameter 'embeddings.precision': allowed {', '.join(PRECISIONS)}; got {precision!r}")
+    if precision == "auto":
+        if device == "cuda":
+            return "float16"
+        return "bfloat16" if cpu_has_bf16() else "float32"
+    if precision == "float16" and device != "cuda":
+        raise ParameterError("parameter 'embeddings.precision' is float16, which only the GPU path supports; "
+                             "on CPU use auto, bfloat16 or float32")
+    return precision
+
+
+@contextlib.contextmanager
+def autocast(device: str, precision: str) -> Iterator[None]:
+    """Run the enclosed forward passes in ``precision`` (mixed: matrix products low, reductions float32)."""
+    if precision == "float32":
+        yield
+        return
+    import torch
+
+    dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
+    with torch.autocast(device_type=device, dtype=dtype):
+        yield

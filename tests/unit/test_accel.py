@@ -1,0 +1,59 @@
+"""Device and precision: one resolution for both neural models, clear errors, no cache mix-ups."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis import accel
+from analysis.embeddings import Embedder
+from analysis.errors import ParameterError
+
+
+def test_auto_precision_follows_the_hardware(monkeypatch):
+    monkeypatch.setattr(accel, "cpu_has_bf16", lambda: True)
+    assert accel.resolve_precision("auto", "cpu") == "bfloat16"
+    assert accel.resolve_precision("auto", "cuda") == "float16"
+    monkeypatch.setattr(accel, "cpu_has_bf16", lambda: False)
+    assert accel.resolve_precision("auto", "cpu") == "float32"
+    assert accel.resolve_precision("float32", "cpu") == "float32"
+
+
+def test_impossible_choices_are_named(monkeypatch):
+    with pytest.raises(ParameterError, match="embeddings.precision.*float16.*GPU"):
+        accel.resolve_precision("float16", "cpu")
+    with pytest.raises(ParameterError, match="embeddings.precision.*allowed"):
+        accel.resolve_precision("int4", "cpu")
+    monkeypatch.setattr(accel, "cuda_available", lambda: False)
+    assert accel.resolve_device("auto") == "cpu"
+    with pytest.raises(ParameterError, match="embeddings.device.*no CUDA"):
+        accel.resolve_device("cuda")
+
+
+class _ByPrecision(Embedder):
+    """Encoder whose vectors depend on the precision it runs in (as real ones do, slightly)."""
+
+    def _encode(self, texts):
+        bump = 0.0 if self.precision_ == "float32" else 0.5
+        return np.array([[len(t) + bump, 1.0] for t in texts], dtype=np.float32)
+
+
+def test_cached_vectors_of_one_precision_never_answer_for_another(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANALYSIS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(accel, "cpu_has_bf16", lambda: True)
+    a = _ByPrecision(show_progress_bar=False, precision="float32").encode(["nato"])
+    b = _ByPrecision(show_progress_bar=False, precision="bfloat16").encode(["nato"])
+    c = _ByPrecision(show_progress_bar=False, precision="auto").encode(["nato"])
+    assert a[0, 0] == 4.0 and b[0, 0] == 4.5 and c[0, 0] == 4.5
+    e = _ByPrecision(show_progress_bar=False, precision="float32")
+    assert e.encode(["nato"])[0, 0] == 4.0 and e.n_cached_ == 1
+
+
+def test_bfloat16_autocast_keeps_minilm_vectors():
+    if not accel.cpu_has_bf16():
+        pytest.skip("this CPU has no native bfloat16")
+    texts = ["NATO allies pledged more air defence for Ukraine.", "The EU agreed new sanctions on Russia."]
+    a = Embedder(show_progress_bar=False, cache=False, precision="float32").encode(texts)
+    b = Embedder(show_progress_bar=False, cache=False, precision="bfloat16").encode(texts)
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert (cos > 0.999).all() and not np.array_equal(a, b)
