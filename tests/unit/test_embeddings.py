@@ -56,3 +56,18 @@ def test_model_hash_mismatch_is_a_clear_error(tmp_path):
 
 def test_installed_minilm_matches_upstream_hash():
     assert verify_minilm() == embeddings.MINILM_SHA256
+
+
+def test_pretokenized_path_gives_the_vectors_of_encode():
+    """The GPU path's encoder (tokenise once, length-sorted token-budget batches) run on the CPU."""
+    from sentence_transformers import SentenceTransformer
+
+    from analysis.embeddings import encode_pretokenized, minilm_path
+
+    model = SentenceTransformer(str(minilm_path()), device="cpu", local_files_only=True)
+    texts = ["NATO met.", "The EU agreed new sanctions on Russian banks on Tuesday.", "Kyiv",
+             " ".join(["Ukraine asked its allies for more air defence systems."] * 40)]   # truncated at 256
+    want = model.encode(texts, batch_size=2, convert_to_numpy=True)
+    got = encode_pretokenized(model, texts, "cpu", max_batch_tokens=300)         # several batches
+    assert got.shape == want.shape and np.allclose(got, want, atol=1e-5)
+    assert encode_pretokenized(model, [], "cpu").shape == (0, 384)
