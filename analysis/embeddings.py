@@ -125,8 +125,9 @@ def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: 
     """
     import torch
 
+    dim = (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
     if not texts:
-        return np.zeros((0, model.get_sentence_embedding_dimension()), np.float32)
+        return np.zeros((0, dim), np.float32)
     names = [type(m).__name__ for m in model]
     if names[:2] != ["Transformer", "Pooling"] or model[1].get_config_dict().get("pooling_mode") not in ("mean", ["mean"]):
         raise ModelError(f"encode_pretokenized expects Transformer + mean Pooling (+ Normalize); got {names}")
@@ -136,7 +137,7 @@ def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: 
     order = np.argsort(-lengths, kind="stable")                # longest first: the largest batch fails early
     transformer = model[0].auto_model
     pin = device == "cuda"
-    out = torch.empty((len(texts), model.get_sentence_embedding_dimension()), dtype=torch.float32, device=device)
+    out = torch.empty((len(texts), dim), dtype=torch.float32, device=device)
     start = 0
     with torch.inference_mode():
         while start < len(order):

@@ -70,12 +70,13 @@ def close_clients() -> None:
 
 
 def _to_bytes(frames) -> pd.DataFrame:
-    row = {}
+    """One row per table of a partition: its position and its Parquet bytes."""
+    rows = []
     for i, f in enumerate(frames):
         buf = io.BytesIO()
         f.to_parquet(buf, index=False)
-        row[f"t{i}"] = [buf.getvalue()]
-    return pd.DataFrame(row)
+        rows.append((i, buf.getvalue()))
+    return pd.DataFrame(rows, columns=["table", "parquet"])
 
 
 def _from_bytes(cells) -> list[pd.DataFrame]:
@@ -98,8 +99,9 @@ def map_documents(func: Callable[[pd.DataFrame], tuple[pd.DataFrame, ...]], docu
 
     client = dask_client(compute.scheduler, compute.workers)
     n_parts = max(1, min(len(documents), compute.partitions or 4 * compute.workers))
-    sample = func(documents.iloc[:0].reset_index(drop=True))
-    meta = pd.DataFrame({f"t{i}": pd.Series(dtype=object) for i in range(len(sample))})
+    # Each partition returns its tables as Parquet bytes, one row per table: the driver never runs the
+    # stage itself (which would load its models here too).
+    meta = pd.DataFrame({"table": pd.Series(dtype="int64"), "parquet": pd.Series(dtype=object)})
     # Dask would turn text columns into pyarrow strings; the stages must see the frames pandas sees.
     with dask.config.set({"dataframe.convert-string": False, "scheduler": client}):
         ddf = dd.from_pandas(documents.reset_index(drop=True), npartitions=n_parts, sort=False)
@@ -107,8 +109,8 @@ def map_documents(func: Callable[[pd.DataFrame], tuple[pd.DataFrame, ...]], docu
         log.info("running %s over %d partitions on %s", type(func).__name__, n_parts, client)
         rows = packed.compute()
     out = []
-    for i in range(len(sample)):
-        parts = _from_bytes(rows[f"t{i}"].tolist())
-        parts = [p for p in parts if len(p)] or [sample[i]]
-        out.append(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True))
+    for i in sorted(rows["table"].unique()):
+        parts = _from_bytes(rows.loc[rows["table"] == i, "parquet"].tolist())   # in partition order
+        kept = [p for p in parts if len(p)] or parts[:1]       # all empty: one keeps the columns and dtypes
+        out.append(pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0].reset_index(drop=True))
     return out
