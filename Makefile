@@ -66,7 +66,7 @@ lab: $(STAMP) ## open JupyterLab with the project's kernel registered as "news-a
 bench: $(STAMP) ## benchmark every stage at 1k and 10k documents (not part of the tests)
 	$(PY) -m bench.run
 
-train-targeted: $(STAMP) ## retrain the shipped targeted sentiment model from ../shared/data/newsmtsc (~17 min)
+train-targeted: $(STAMP) ## retrain the shipped targeted sentiment model from ../shared/data/newsmtsc (~12 min)
 	$(PY) -m analysis.train_targeted
 
 distill: $(STAMP) ## build the fast model2vec embedding model from the installed MiniLM (offline)

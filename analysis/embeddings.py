@@ -153,9 +153,9 @@ def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: 
                 input_ids, mask = input_ids.pin_memory(), mask.pin_memory()
             input_ids = input_ids.to(device, non_blocking=True)
             mask = mask.to(device, non_blocking=True)
-            h = transformer(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            h = transformer(input_ids=input_ids, attention_mask=mask).last_hidden_state.float()   # pool in float32
             m = mask.unsqueeze(-1).to(h.dtype)
-            pooled = ((h * m).sum(1) / m.sum(1).clamp(min=1)).float()
+            pooled = (h * m).sum(1) / m.sum(1).clamp(min=1)
             if len(names) > 2 and names[2] == "Normalize":
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
             out[torch.from_numpy(idx).to(device)] = pooled
