@@ -26,7 +26,7 @@ from collections.abc import Iterator
 
 from analysis.errors import ParameterError
 
-__all__ = ["cuda_available", "cpu_has_bf16", "resolve_device", "resolve_precision", "autocast"]
+__all__ = ["cuda_available", "cpu_has_bf16", "resolve_device", "resolve_precision", "resolve", "autocast"]
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
@@ -72,6 +72,12 @@ def resolve_precision(precision: str = "auto", device: str = "cpu") -> str:
         raise ParameterError("parameter 'embeddings.precision' is float16, which only the GPU path supports; "
                              "on CPU use auto, bfloat16 or float32")
     return precision
+
+
+def resolve(device: str = "auto", precision: str = "auto") -> tuple[str, str]:
+    """The (device, precision) the models will run in, from the ``embeddings`` parameters."""
+    dev = resolve_device(device)
+    return dev, resolve_precision(precision, dev)
 
 
 @contextlib.contextmanager

@@ -241,9 +241,8 @@ class SentimentTables:
         if run.params.sentiment.targeted_method == "model":
             from analysis import accel
 
-            dev = accel.resolve_device(run.params.embeddings.device)
-            info["targeted_model"] = {"device": dev,
-                                      "precision": accel.resolve_precision(run.params.embeddings.precision, dev)}
+            dev, prec = accel.resolve(run.params.embeddings.device, run.params.embeddings.precision)
+            info["targeted_model"] = {"device": dev, "precision": prec}
         run.record("sentiment", summary=self.summary(run.params.sentiment.method), **info)
 
     def summary(self, method: str) -> str:

@@ -268,8 +268,7 @@ class TargetedScorer:
         """The classifier with its adapters merged, on ``device`` in ``precision`` (see :mod:`analysis.accel`)."""
         from analysis import accel
 
-        dev = accel.resolve_device(device)
-        prec = accel.resolve_precision(precision, dev)
+        dev, prec = accel.resolve(device, precision)
         key = f"{Path(path).resolve()}|{dev}|{prec}"
         if key not in cls._cache:
             clf = TargetedClassifier.load(path).merge()

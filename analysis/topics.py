@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.accel import cuda_available
 from analysis.errors import AnalysisError, ParameterError
 
 logging.getLogger("BERTopic").setLevel(logging.ERROR)
@@ -262,9 +263,9 @@ class TopicModel:
             from umap import UMAP
 
             knn = None
-            if self.knn == "exact" or (self.knn == "auto" and (n <= EXACT_KNN_CPU_MAX or _cuda())):
+            if self.knn == "exact" or (self.knn == "auto" and (n <= EXACT_KNN_CPU_MAX or cuda_available())):
                 knn = exact_knn(vecs, setup.n_neighbors)
-                self.setup_ += "; exact cosine kNN by matrix products" + (" on the GPU" if _cuda() else "")
+                self.setup_ += "; exact cosine kNN by matrix products" + (" on the GPU" if cuda_available() else "")
             reducer = UMAP(n_neighbors=setup.n_neighbors, n_components=self.n_components, min_dist=0.0,
                            metric="cosine", random_state=self.random_state, low_memory=True,
                            precomputed_knn=knn or (None, None, None))
@@ -425,12 +426,6 @@ def _centroids(vecs: np.ndarray, labels: np.ndarray) -> tuple[list[int], np.ndar
 EXACT_KNN_CPU_MAX = 30_000
 
 
-def _cuda() -> bool:
-    from analysis.accel import cuda_available
-
-    return cuda_available()
-
-
 def exact_knn(vectors: np.ndarray, k: int, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
     """Exact cosine nearest neighbours (each point first, at distance 0) for UMAP's ``precomputed_knn``.
 
@@ -439,7 +434,7 @@ def exact_knn(vectors: np.ndarray, k: int, chunk: int = 2048) -> tuple[np.ndarra
     """
     import torch
 
-    dev = "cuda" if _cuda() else "cpu"
+    dev = "cuda" if cuda_available() else "cpu"
     x = torch.from_numpy(_normalise(np.asarray(vectors, np.float32))).to(dev)
     if dev == "cuda":
         x = x.half()

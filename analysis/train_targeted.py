@@ -156,6 +156,10 @@ def train_member(clf, tr_text: list[str], y, args, seed: int, va_text: list[str]
     warm = max(1, int(0.06 * n_steps))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (n_steps - s) / (n_steps - warm))))
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+
+    def val_f1() -> float:
+        return scores(va_y, clf.predict_proba(va_text, 64, args.precision).argmax(1))["macro_f1"]
+
     # Exponential moving average of the trained weights (--ema decay); the average is what is kept.
     ema = [p.detach().clone() for p in params] if args.ema else None
     step, t0, history = 0, time.perf_counter(), []
@@ -181,17 +185,18 @@ def train_member(clf, tr_text: list[str], y, args, seed: int, va_text: list[str]
                          loss.item(), time.perf_counter() - t0)
         history.append({"epoch": epoch + 1, "train_loss": round(total / len(tr_text), 4)})
         if args.eval_every_epoch or epoch + 1 == args.epochs:
-            history[-1]["validation_macro_f1"] = scores(va_y, clf.predict_proba(va_text, 64, args.precision).argmax(1))["macro_f1"]
-            if ema is not None:
+            history[-1]["validation_macro_f1"] = val_f1()
+            if ema is not None:                 # score the average too, then go on training the live weights
                 live = [p.detach().clone() for p in params]
                 with torch.no_grad():
                     torch._foreach_copy_(params, ema)
-                history[-1]["validation_macro_f1_ema"] = scores(
-                    va_y, clf.predict_proba(va_text, 64, args.precision).argmax(1))["macro_f1"]
-                if epoch + 1 < args.epochs:
-                    with torch.no_grad():
-                        torch._foreach_copy_(params, live)
+                history[-1]["validation_macro_f1_ema"] = val_f1()
+                with torch.no_grad():
+                    torch._foreach_copy_(params, live)
         log.info("seed %d epoch %d: %s", seed, epoch + 1, history[-1])
+    if ema is not None:                         # the average is the model
+        with torch.no_grad():
+            torch._foreach_copy_(params, ema)
     return history
 
 

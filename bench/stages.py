@@ -50,7 +50,7 @@ def main(params_file: str, n: int, variant: str) -> None:
     from analysis import accel
 
     out: dict = {"n": n, "model": P.embeddings.model, "targeted_method": P.sentiment.targeted_method,
-                 "precision": accel.resolve_precision(P.embeddings.precision, accel.resolve_device(P.embeddings.device))}
+                 "precision": accel.resolve(P.embeddings.device, P.embeddings.precision)[1]}
     t = time.perf_counter()
     corpus = build_corpus(P, embed=False)    # embedding is timed on its own below
     out["corpus_s"] = time.perf_counter() - t
