@@ -96,3 +96,24 @@ def test_sample_fit_then_transform_covers_every_unit(seeds_run):
     assert (tm.transform(vecs) >= 0).all()
     again = TopicModel(small_corpus_max_units=10, min_cluster_size=5, fit_sample_limit=80, random_state=3).fit(units, vecs)
     assert again.segment_topics_.equals(tm.segment_topics_)
+
+
+def test_min_df_keeps_rare_words_out_of_topic_terms(seeds_run):
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from analysis.embeddings import Embedder
+    from analysis.topics import TopicModel
+
+    assert [TopicModel().min_df_for(n) for n in (118, 300, 4999, 5000)] == [1, 2, 2, 5]
+    assert TopicModel(min_df=3).min_df_for(10_000) == 3
+    segs = pd.read_parquet(seeds_run / "tables/segments.parquet")
+    units = segs[segs["unit"] == "sentence"][["segment_id", "doc_id", "text"]].reset_index(drop=True)
+    vecs = Embedder(show_progress_bar=False).encode(units["text"].tolist())
+    counts = CountVectorizer(token_pattern=r"(?u)\b[A-Za-z][A-Za-z\-]+\b").fit(units["text"])
+    df = dict(zip(counts.get_feature_names_out(), np.asarray((counts.transform(units["text"]) > 0).sum(0)).ravel()))
+    for reduce in (True, False):   # the KeyBERT terms are there whether or not outliers are reassigned
+        tm = TopicModel(min_df=3, reduce_outliers=reduce, random_state=42).fit(units, vecs)
+        terms = [x["term"] for t in tm.topics_table_["top_terms"] for x in t]
+        assert terms and min(df[w] for w in terms) >= 3
+        assert all(len(k) > 0 for k in tm.topics_table_["keybert_terms"])
+        assert (tm.labels_ == -1).any() != reduce
