@@ -534,12 +534,14 @@ def find_duplicates(
         sizes = np.asarray(m.sum(axis=1)).ravel()
         for lo in range(0, m.shape[0], 2000):
             inter = (m[lo:lo + 2000] @ m.T).tocoo()
-            for i, j, v in zip(inter.row + lo, inter.col, inter.data):
-                if j <= i:
-                    continue
-                jac = v / (sizes[i] + sizes[j] - v)
-                if jac >= near_threshold and (ids[i], ids[j]) not in out:
-                    out[(ids[i], ids[j])] = (float(jac), "near", "", "")
+            i, j, v = inter.row + lo, inter.col, inter.data
+            upper = j > i
+            i, j, v = i[upper], j[upper], v[upper]
+            jac = v / (sizes[i] + sizes[j] - v)            # every shared-shingle pair at once, in NumPy
+            near = jac >= near_threshold
+            for a, b, x in zip(i[near], j[near], jac[near]):
+                if (ids[a], ids[b]) not in out:
+                    out[(ids[a], ids[b])] = (float(x), "near", "", "")
     if sentences is not None and sentence_vectors is not None and len(sentences):
         long_ = (sentences["text"].str.split().str.len() >= min_sentence_words).to_numpy()
         sv = sentence_vectors[long_]
