@@ -15,7 +15,8 @@ Set-up, derived from the number of units ``n`` unless given:
   ``min_samples = max(2, min_cluster_size // 4)``; outliers are then reassigned by embedding
   similarity when ``reduce_outliers`` is on, and the share before and after is reported.
 
-Words: English stop words (plus news filler such as "said"), words (bigrams with ``ngram_max=2``),
+Words: English stop words (plus news filler such as "said"), words (bigrams with ``ngram_max=2``)
+occurring in at least ``min_df`` units (1 / 2 / 5 below 300 / below 5,000 / from 5,000 units),
 c-TF-IDF with frequent-word reduction; KeyBERTInspired then MMR give a second representation. By
 default (``representation="ctfidf"``) the c-TF-IDF terms are the topic terms and the KeyBERTInspired +
 MMR terms are kept beside them (``keybert_terms``): on RUWA the c-TF-IDF terms are both more coherent
