@@ -130,6 +130,15 @@ def _cached_backend(embedder):
     return _CachedBackend(embedder)
 
 
+_TERM_PATTERN = r"(?u)\b[A-Za-z][A-Za-z\-]+\b"
+
+
+def _stop_words() -> list[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return sorted(ENGLISH_STOP_WORDS | _NEWS_STOP)
+
+
 @dataclass
 class _Setup:
     path: str
@@ -222,17 +231,36 @@ class TopicModel:
                       f"HDBSCAN(min_cluster_size={mcs})")
 
     def min_df_for(self, n: int) -> int:
-        """Least number of units a topic term must occur in: ``min_df``, or 1 / 2 / 5 by unit count."""
+        """Least number of units a topic term must occur in.
+
+        ``min_df`` when given, else 1 below 300 units, then one in a thousand units, at least 2, at most 20.
+        """
         if self.min_df is not None:
             return self.min_df
-        return 1 if n < 300 else 2 if n < 5000 else 5
+        return 1 if n < 300 else int(np.clip(n // 1000, 2, 20))
 
-    def _vectorizer(self, n: int):
-        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+    def _vocabulary(self, docs: list[str]) -> list[str]:
+        """Words (and n-grams) occurring in at least ``min_df_for(len(docs))`` units, stop words removed.
 
-        return CountVectorizer(stop_words=sorted(ENGLISH_STOP_WORDS | _NEWS_STOP), ngram_range=(1, self.ngram_max),
-                               min_df=self.min_df_for(n), token_pattern=r"(?u)\b[A-Za-z][A-Za-z\-]+\b",
-                               max_features=None)
+        Counted over the units here, because BERTopic fits its vectoriser on one joined text per topic,
+        where ``min_df`` would count topics instead.
+        """
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        k = self.min_df_for(len(docs))
+        try:
+            cv = CountVectorizer(stop_words=_stop_words(), ngram_range=(1, self.ngram_max), min_df=k,
+                                 token_pattern=_TERM_PATTERN).fit(docs)
+        except ValueError:
+            raise ParameterError(f"parameter 'topics.min_df' is {k}, but no word outside the stop words occurs in "
+                                 f"that many of the {len(docs)} units; lower it") from None
+        return cv.get_feature_names_out().tolist()
+
+    def _vectorizer(self, vocabulary: list[str]):
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        return CountVectorizer(stop_words=_stop_words(), ngram_range=(1, self.ngram_max), vocabulary=vocabulary,
+                               token_pattern=_TERM_PATTERN)
 
     def _representation(self):
         from bertopic.representation import KeyBERTInspired, MaximalMarginalRelevance
@@ -266,7 +294,8 @@ class TopicModel:
         docs = units["text"].tolist()
         vecs = np.asarray(embeddings, dtype=np.float32)
         setup = self._setup(n, _normalise(vecs))
-        self.setup_ = setup.reason
+        self.setup_ = f"{setup.reason}; topic terms occur in at least {self.min_df_for(n)} units (min_df)"
+        vocabulary = self._vocabulary(docs)
         if setup.path == "kmeans":
             from sklearn.cluster import KMeans
 
@@ -300,7 +329,7 @@ class TopicModel:
         # computed only then, once, not also for the assignment that is about to change.
         later = self.reduce_outliers
         model = BERTopic(embedding_model=backend, umap_model=reducer, hdbscan_model=clusterer,
-                         vectorizer_model=self._vectorizer(n),
+                         vectorizer_model=self._vectorizer(vocabulary),
                          ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
                          representation_model=None if later else self._representation(),
                          top_n_words=self.top_n_words, nr_topics=self.nr_topics, calculate_probabilities=False,
@@ -312,7 +341,7 @@ class TopicModel:
             new = None
             if (topics == -1).any() and (topics != -1).any():
                 new = model.reduce_outliers(docs, topics.tolist(), strategy="embeddings", embeddings=fit_vecs)
-            model.update_topics(docs, topics=new, vectorizer_model=self._vectorizer(n),
+            model.update_topics(docs, topics=new, vectorizer_model=self._vectorizer(vocabulary),
                                 ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
                                 representation_model=self._representation(), top_n_words=self.top_n_words)
             topics = np.asarray(model.topics_)
