@@ -95,7 +95,7 @@ class TopicParams(_Frozen):
     top_n_words: int = Field(10, ge=3, le=50)
     ngram_max: int = Field(1, ge=1, le=3, description="longest n-gram of topic terms (1 words, 2 + bigrams)")
     min_df: int | None = Field(None, ge=1, description="a topic term must occur in at least this many units; "
-                               "None: 1 below 300 units, 2 below 5,000, 5 from 5,000 up")
+                               "None: 1 below 300 units, then one in a thousand units, at least 2, at most 20")
     knn: Literal["auto", "exact", "nndescent"] = Field(
         "auto", description="UMAP neighbours: exact (torch matrix products; GPU when present), nndescent, or auto")
     fit_sample_limit: int | None = Field(50_000, ge=100, description="above this many units, fit on a seeded "

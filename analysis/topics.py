@@ -16,7 +16,7 @@ Set-up, derived from the number of units ``n`` unless given:
   similarity when ``reduce_outliers`` is on, and the share before and after is reported.
 
 Words: English stop words (plus news filler such as "said"), words (bigrams with ``ngram_max=2``)
-occurring in at least ``min_df`` units (1 / 2 / 5 below 300 / below 5,000 / from 5,000 units),
+occurring in at least ``min_df`` units (1 below 300 units, then one in a thousand within 2..20),
 c-TF-IDF with frequent-word reduction; KeyBERTInspired then MMR give a second representation. By
 default (``representation="ctfidf"``) the c-TF-IDF terms are the topic terms and the KeyBERTInspired +
 MMR terms are kept beside them (``keybert_terms``): on RUWA the c-TF-IDF terms are both more coherent
@@ -165,12 +165,11 @@ class TopicModel:
         ngram_max: longest n-gram in the vectoriser (1: words; 2: words and bigrams). Words are the
             default: on 10k RUWA documents bigram terms rarely co-occur and npmi fell from -0.23 to -0.72.
         min_df: a term must occur in at least this many units to be a topic term; ``None`` derives it
-            from the unit count (:meth:`min_df_for`). Terms rarer than that are names and typos that
-            describe a handful of documents, not a topic of hundreds, and they rarely co-occur with the
-            topic's other terms: on the first 10k RUWA rows (9,806 documents, MiniLM) raising it from 2 to
-            5 raised npmi from 0.025 to 0.049 in float32 and from 0.013 to 0.040 in bfloat16 (diversity
-            0.88 to 0.86-0.87); 10 and 25 lowered diversity to 0.79 and 0.42. With the fast path's
-            model2vec vectors the same change lowered npmi from 0.093 to 0.077.
+            from the unit count (:meth:`min_df_for`). Rarer words (names, misspellings) describe a
+            handful of documents, not a topic of hundreds, and rarely co-occur with the topic's other
+            terms. On the first 10k RUWA rows (9,806 documents) npmi rose with it for every encoder,
+            diversity unchanged: min_df 2 / 5 / 10 gave 0.014 / 0.023 / 0.046 (MiniLM bfloat16),
+            0.035 / 0.045 / 0.056 (MiniLM float32), 0.083 / 0.084 / 0.095 (model2vec).
         knn: UMAP's nearest neighbours: ``exact`` (cosine by matrix products with torch, on the GPU when
             present), ``nndescent`` (UMAP's own approximate search), ``auto`` (exact up to
             ``EXACT_KNN_CPU_MAX`` units on CPU, always on a GPU).

@@ -104,7 +104,7 @@ def test_min_df_keeps_rare_words_out_of_topic_terms(seeds_run):
     from analysis.embeddings import Embedder
     from analysis.topics import TopicModel
 
-    assert [TopicModel().min_df_for(n) for n in (118, 300, 4999, 5000)] == [1, 2, 2, 5]
+    assert [TopicModel().min_df_for(n) for n in (118, 300, 4999, 10_000, 50_000)] == [1, 2, 4, 10, 20]
     assert TopicModel(min_df=3).min_df_for(10_000) == 3
     segs = pd.read_parquet(seeds_run / "tables/segments.parquet")
     units = segs[segs["unit"] == "sentence"][["segment_id", "doc_id", "text"]].reset_index(drop=True)
