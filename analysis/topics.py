@@ -130,7 +130,7 @@ def _cached_backend(embedder):
     return _CachedBackend(embedder)
 
 
-_TERM_PATTERN = r"(?u)\b[A-Za-z][A-Za-z\-]+\b"
+_TERM_PATTERN = r"(?u)\b[A-Za-z][A-Za-z\-]+\b"   # topic terms, and the words npmi counts: one pattern
 
 
 def _stop_words() -> list[str]:
@@ -527,7 +527,7 @@ def npmi_coherence(topics: list[list[str]], texts: list[str], top_n: int = 10) -
     if not vocab or not texts:
         return float("nan")
     cv = CountVectorizer(vocabulary=vocab, ngram_range=(1, 2), lowercase=True,
-                         token_pattern=r"(?u)\b[A-Za-z][A-Za-z\-]+\b")
+                         token_pattern=_TERM_PATTERN)
     x = (cv.transform(texts) > 0).astype(np.float64).tocsc()
     n = x.shape[0]
     idx = {w: i for i, w in enumerate(vocab)}
