@@ -125,5 +125,9 @@ def test_spacy_processes_change_nothing(mentions, seeds_run):
     assert two.with_overrides({"compute": {"scheduler": "local"}}).compute.spacy_processes(10, ner=True) == 1
     docs = pd.read_parquet(seeds_run / "tables" / "documents.parquet")
     segs = pd.read_parquet(seeds_run / "tables" / "segments.parquet")
-    got = analyse_actors(two, docs, segs).mentions
-    pd.testing.assert_frame_equal(got.reset_index(drop=True), mentions.reset_index(drop=True), check_dtype=False)
+    got = analyse_actors(two, docs, segs)     # through the worker pool (each worker sends back tuples)
+    pd.testing.assert_frame_equal(got.mentions.reset_index(drop=True), mentions.reset_index(drop=True),
+                                  check_dtype=False)
+    candidates = pd.read_parquet(seeds_run / "tables" / "actor_candidates.parquet")
+    assert len(candidates) > 0
+    pd.testing.assert_frame_equal(got.candidates.reset_index(drop=True), candidates, check_dtype=False)
