@@ -112,16 +112,17 @@ def distill_model2vec(out: Path | None = None, pca_dims: int = 256) -> Path:
 
 
 def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: int = 131_072,
-                        max_batch_size: int = 4096) -> np.ndarray:
-    """MiniLM sentence vectors with the host work done once, not per batch: the GPU path.
+                        max_batch_size: int = 4096, progress: bool = False) -> np.ndarray:
+    """MiniLM sentence vectors, batch-independent: what the Embedder runs on CPU and GPU alike.
 
-    ``SentenceTransformer.encode`` tokenises, pads and copies batch by batch, so on a fast GPU the
-    host-side work is the bottleneck. Here every text is tokenised in one call (the Rust tokenizer,
-    parallel), texts are sorted by length and grouped into batches of at most ``max_batch_tokens``
-    padded tokens, inputs travel in pinned memory without blocking, and the mean pooling and
-    normalisation of the model's own modules (Transformer, mean Pooling, Normalize) run on the device;
-    vectors come back to the host once. The model is run in whatever dtype it was given (``half()`` on
-    the GPU). On the CPU it gives the vectors of ``encode`` (a test checks it), without being faster.
+    Every text is tokenised in one call (the Rust tokenizer), then texts of the same token length are
+    batched together (:func:`analysis.accel.length_batches`: at most ``max_batch_size`` texts and
+    ``max_batch_tokens`` tokens), so no batch is padded and a text's vector depends on the text alone,
+    not on the corpus around it. The mean pooling and normalisation of the model's own modules
+    (Transformer, mean Pooling, Normalize) run on the device; vectors come back to the host once. On a
+    GPU, inputs travel in pinned memory without blocking. The model runs in whatever dtype it was given
+    (``half()`` on the GPU). The vectors are those of ``SentenceTransformer.encode`` to float rounding
+    (a test checks it). ``progress`` shows a bar counting texts.
     """
     import torch
 
@@ -134,32 +135,33 @@ def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: 
     ids = model.tokenizer(list(texts), truncation=True, max_length=model.max_seq_length, padding=False,
                           return_attention_mask=False, return_token_type_ids=False)["input_ids"]
     lengths = np.fromiter(map(len, ids), np.int64, len(ids))
-    order = np.argsort(-lengths, kind="stable")                # longest first: the largest batch fails early
     transformer = model[0].auto_model
     pin = device == "cuda"
     out = torch.empty((len(texts), dim), dtype=torch.float32, device=device)
-    start = 0
+    # longest first: on a GPU the largest batch fails early
+    batches = accel.length_batches(lengths, max_batch_size, max_batch_tokens, longest_first=True)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(texts), desc="Encoding", unit="text")
     with torch.inference_mode():
-        while start < len(order):
-            width = int(lengths[order[start]])
-            n = max(1, min(max_batch_size, max_batch_tokens // max(width, 1), len(order) - start))
-            idx = order[start:start + n]
-            batch = np.zeros((n, width), np.int64)
-            for r, j in enumerate(idx):
-                batch[r, :lengths[j]] = ids[j]
-            input_ids = torch.from_numpy(batch)
-            mask = torch.from_numpy(np.arange(width)[None, :] < lengths[idx][:, None]).to(torch.int64)
+        for idx in batches:
+            input_ids = torch.tensor([ids[j] for j in idx], dtype=torch.int64)
+            mask = torch.ones_like(input_ids)
             if pin:
                 input_ids, mask = input_ids.pin_memory(), mask.pin_memory()
             input_ids = input_ids.to(device, non_blocking=True)
             mask = mask.to(device, non_blocking=True)
             h = transformer(input_ids=input_ids, attention_mask=mask).last_hidden_state.float()   # pool in float32
-            m = mask.unsqueeze(-1).to(h.dtype)
-            pooled = (h * m).sum(1) / m.sum(1).clamp(min=1)
+            pooled = h.mean(1)
             if len(names) > 2 and names[2] == "Normalize":
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
             out[torch.from_numpy(idx).to(device)] = pooled
-            start += n
+            if bar is not None:
+                bar.update(len(idx))
+    if bar is not None:
+        bar.close()
     return out.cpu().numpy()
 
 
@@ -301,10 +303,10 @@ class Embedder:
             # float16 on a GPU: the weights themselves are half (above); otherwise autocast
             with accel.autocast(dev, "float32" if self.precision_ == "float16" else self.precision_):
                 if dev == "cuda":
-                    vecs = encode_pretokenized(model, texts, dev)
+                    vecs = encode_pretokenized(model, texts, dev, progress=self.show_progress_bar)
                 else:
-                    vecs = model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
-                                        show_progress_bar=self.show_progress_bar, normalize_embeddings=False)
+                    vecs = encode_pretokenized(model, texts, dev, max_batch_tokens=self.batch_size * 128,
+                                               max_batch_size=self.batch_size, progress=self.show_progress_bar)
         else:
             vecs = model.encode(texts, batch_size=max(self.batch_size, 1024),
                                 show_progress_bar=self.show_progress_bar)
@@ -354,5 +356,8 @@ class Embedder:
         if self._store is None:
             # vectors of one precision never answer for another: same corpus, same vectors, cache or not
             suffix = "" if self.precision_ == "float32" else f"-{self.precision_}"
+            # "-exact": vectors from unpadded batches (see encode_pretokenized); shards written before,
+            # whose values depended on their batch, are left unused
+            suffix += "-exact" if self.model == "minilm" else ""
             self._store = EmbeddingCache(config.cache_dir() / "embeddings" / (self.model_hash[:16] + suffix))
         return self._store

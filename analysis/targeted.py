@@ -192,21 +192,31 @@ class TargetedClassifier:
         return self.module(enc["input_ids"].to(dev), enc["attention_mask"].to(dev))
 
     def predict_proba(self, texts: list[str], batch_size: int = 32, precision: str = "float32") -> np.ndarray:
-        """Class probabilities (negative, neutral, positive), batches sorted by length.
+        """Class probabilities (negative, neutral, positive) of marked texts.
 
+        Texts are tokenised once and batched by exact token length (:func:`analysis.accel.length_batches`),
+        so nothing is padded and a text's probabilities do not depend on the texts scored with it: a
+        Dask partition or a sub-corpus scores a mention exactly as the whole corpus does.
         ``precision``: a resolved precision (:func:`analysis.accel.resolve_precision`); bfloat16 on a CPU
-        that has it is 1.66x faster with the same validation macro-F1.
+        that has it is about 1.6x faster with the same validation macro-F1.
         """
         from analysis import accel
 
         self.module.eval()
         out = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        dev = next(self.module.parameters()).device.type
-        with torch.inference_mode(), accel.autocast(dev, precision):
-            for i in range(0, len(texts), batch_size):
-                idx = order[i:i + batch_size]
-                out[idx] = torch.softmax(self.logits([texts[j] for j in idx]).float(), -1).cpu().numpy()
+        if not len(texts):
+            return out
+        ids = self.tokenizer(list(texts), truncation=True, max_length=self.cfg.max_length, padding=False,
+                             return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        dev = next(self.module.parameters()).device
+        with torch.inference_mode(), accel.autocast(dev.type, precision):
+            for idx in accel.length_batches([len(x) for x in ids], batch_size):
+                # A lone row is sent twice: with one row the head's product takes a matrix-vector
+                # kernel, which rounds differently from the matrix-matrix one in float32.
+                rows = idx if len(idx) > 1 else np.repeat(idx, 2)
+                input_ids = torch.tensor([ids[j] for j in rows], dtype=torch.int64, device=dev)
+                logits = self.module(input_ids, torch.ones_like(input_ids))
+                out[idx] = torch.softmax(logits.float(), -1).cpu().numpy()[:len(idx)]
         return out
 
     def merge(self) -> TargetedClassifier:

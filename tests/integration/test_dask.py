@@ -48,12 +48,10 @@ def test_actor_tables_identical(both):
 
 def test_sentiment_tables_identical(both):
     (_, _, a), (_, _, b) = both
-    for name in ("sentences", "documents", "agreement"):
+    # The targeted model scores each slice on its own; unpadded batches make that exact too.
+    assert len(a.targets) > 50
+    for name in ("sentences", "documents", "agreement", "targets", "actors"):
         pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True, obj=name)
-    # The targeted model batches each slice on its own: scores agree to float rounding, classes exactly.
-    pd.testing.assert_frame_equal(a.targets, b.targets, check_exact=False, atol=1e-5, obj="targets")
-    assert (a.targets["polarity"] == b.targets["polarity"]).all()
-    pd.testing.assert_frame_equal(a.actors, b.actors, check_exact=False, atol=1e-4, obj="actor_sentiment")
 
 
 def test_unreachable_scheduler_is_a_clear_error():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from analysis.errors import ModelError, ParameterError
@@ -39,6 +40,28 @@ def test_same_input_same_scores():
     a = score_targets(s, [(0, 7)] * 3)
     b = score_targets(list(reversed(s)), [(0, 7)] * 3)
     assert a.equals(b)
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_a_mentions_score_does_not_depend_on_the_other_mentions(precision):
+    """Scored alone or among texts of its own and other lengths, a mention gets the same probabilities, bit for bit."""
+    from analysis import accel
+
+    if precision == "bfloat16" and not accel.cpu_has_bf16():
+        pytest.skip("this CPU has no native bfloat16")
+    clf = TargetedClassifier.load().merge()
+    probe = mark_target("NATO condemned Russia's brutal aggression against Ukraine.", 15, 21)
+    twins = [mark_target(f"NATO condemned Russia's brutal aggression against {c}.", 15, 21)
+             for c in ("Georgia", "Moldova", "Finland", "Poland", "Sweden")]
+    others = [mark_target(f"Ukraine thanked {'the generous ' * (i % 6)}allies number {i}.", 0, 7) for i in range(30)]
+    width = len(clf.tokenizer(probe)["input_ids"])
+    twins = [t for t in twins if len(clf.tokenizer(t)["input_ids"]) == width]
+    assert len(twins) >= 2                                   # the probe shares its batch in the crowd
+    alone = clf.predict_proba([probe], precision=precision)             # a batch of one
+    crowd = clf.predict_proba(others + twins + [probe], precision=precision)
+    assert np.array_equal(crowd[-1:], alone)
+    pair = clf.predict_proba([twins[0], probe], precision=precision)
+    assert np.array_equal(pair[-1:], alone)
 
 
 def test_lexicon_baseline_stays_a_choice():
