@@ -125,6 +125,7 @@ def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: 
     (a test checks it). ``progress`` shows a bar counting texts.
     """
     import torch
+    from tqdm.auto import tqdm
 
     dim = (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
     if not texts:
@@ -140,11 +141,7 @@ def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: 
     out = torch.empty((len(texts), dim), dtype=torch.float32, device=device)
     # longest first: on a GPU the largest batch fails early
     batches = accel.length_batches(lengths, max_batch_size, max_batch_tokens, longest_first=True)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(texts), desc="Encoding", unit="text")
+    bar = tqdm(total=len(texts), desc="Encoding", unit="text", disable=not progress)
     with torch.inference_mode():
         for idx in batches:
             input_ids = torch.tensor([ids[j] for j in idx], dtype=torch.int64)
@@ -158,10 +155,8 @@ def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: 
             if len(names) > 2 and names[2] == "Normalize":
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
             out[torch.from_numpy(idx).to(device)] = pooled
-            if bar is not None:
-                bar.update(len(idx))
-    if bar is not None:
-        bar.close()
+            bar.update(len(idx))
+    bar.close()
     return out.cpu().numpy()
 
 
@@ -302,11 +297,10 @@ class Embedder:
             dev = self._resolved_device()
             # float16 on a GPU: the weights themselves are half (above); otherwise autocast
             with accel.autocast(dev, "float32" if self.precision_ == "float16" else self.precision_):
-                if dev == "cuda":
-                    vecs = encode_pretokenized(model, texts, dev, progress=self.show_progress_bar)
-                else:
-                    vecs = encode_pretokenized(model, texts, dev, max_batch_tokens=self.batch_size * 128,
-                                               max_batch_size=self.batch_size, progress=self.show_progress_bar)
+                # the GPU takes its large default batches; the CPU batch_size texts of up to 128 tokens
+                sizes = {} if dev == "cuda" else {"max_batch_tokens": self.batch_size * 128,
+                                                  "max_batch_size": self.batch_size}
+                vecs = encode_pretokenized(model, texts, dev, progress=self.show_progress_bar, **sizes)
         else:
             vecs = model.encode(texts, batch_size=max(self.batch_size, 1024),
                                 show_progress_bar=self.show_progress_bar)
@@ -338,7 +332,8 @@ class Embedder:
         self.n_cached_ = len(ukeys) - len(todo)
         self.n_encoded_ = len(todo)
         if todo:
-            # Length-sorted batches waste less padding; the order is fixed, so results are too.
+            # A fixed order (length, then key) for the shard; MiniLM batches by token length itself,
+            # and model2vec gets batches of similar lengths.
             order = sorted(todo, key=lambda k: (len(unique[k]), k))
             vecs = self._encode([unique[k] for k in order])
             if store is not None:
