@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -33,8 +34,31 @@ def _py(*args: str, env: dict | None = None) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def _cpuinfo(key: str) -> str:
+    """A field of the first CPU in Linux's ``/proc/cpuinfo`` ("" elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(key):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def cpu_model() -> str:
+    return _cpuinfo("model name") or platform.processor()
+
+
 def machine() -> str:
-    return f"{platform.machine()}-{os.cpu_count()}cpu"
+    """The results file's machine tag, e.g. ``x86_64-2cpu-intel-xeon-amx``.
+
+    Machines of one kind differ from session to session (the same 10k benchmark took 315 s naive on one
+    2-core host and 251 s on another), so the CPU model and AMX are in the name and runs on different
+    hosts do not overwrite each other.
+    """
+    tag = re.sub(r"[^a-z0-9]+", "-", re.sub(r"\(r\)|\(tm\)|processor|cpu @.*", "", cpu_model().lower())).strip("-")
+    amx = "amx" if "amx_bf16" in _cpuinfo("flags").split() else ""
+    return "-".join(x for x in (platform.machine(), f"{os.cpu_count()}cpu", tag, amx) if x)
 
 
 def texts_for(params: str, n: int) -> Path:
@@ -110,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     import torch
 
-    meta = {"machine": machine(), "processor": platform.processor(), "python": platform.python_version(),
+    meta = {"machine": machine(), "processor": cpu_model(), "python": platform.python_version(),
             "torch": torch.__version__, "threads": torch.get_num_threads(), "params": args.params,
             "date": dt.datetime.now().isoformat(timespec="seconds")}
     out.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
