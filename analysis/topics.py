@@ -305,6 +305,7 @@ class TopicModel:
             from hdbscan import HDBSCAN
             from umap import UMAP
 
+            cache_numba_kernels()
             knn = None
             if self.knn == "exact" or (self.knn == "auto" and (n <= EXACT_KNN_CPU_MAX or cuda_available())):
                 knn = exact_knn(vecs, setup.n_neighbors)
@@ -474,6 +475,29 @@ def _centroids(vecs: np.ndarray, labels: np.ndarray) -> tuple[list[int], np.ndar
 
 
 EXACT_KNN_CPU_MAX = 30_000
+
+
+def cache_numba_kernels(modules: tuple[str, ...] = ("umap.umap_", "umap.layouts", "umap.utils", "umap.distances",
+                                                      "pynndescent.utils", "pynndescent.distances")) -> int:
+    """Let numba keep UMAP's kernels that their package compiles afresh in every process.
+
+    ``smooth_knn_dist`` and ``compute_membership_strengths`` (``parallel=True``) and a few others are
+    declared without ``cache=True``, so every new process (every notebook kernel) spent about 8 s
+    compiling them again. Turned on here, their machine code goes to ``NUMBA_CACHE_DIR`` like the rest.
+    Returns how many kernels it turned caching on for.
+    """
+    import importlib
+
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    n = 0
+    for name in modules:
+        for obj in vars(importlib.import_module(name)).values():
+            if isinstance(obj, CPUDispatcher) and isinstance(obj._cache, NullCache):
+                obj.enable_caching()
+                n += 1
+    return n
 
 
 def exact_knn(vectors: np.ndarray, k: int, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:

@@ -119,3 +119,18 @@ def test_min_df_keeps_rare_words_out_of_topic_terms(seeds_run):
         # reduction reassigns every outlier; without it the labels keep HDBSCAN's outliers as they were
         assert tm.outlier_share_after_ == (0.0 if reduce else tm.outlier_share_before_)
         assert tm.outlier_share_after_ == float(np.mean(tm.labels_ == -1))
+
+
+def test_umap_kernels_are_compiled_once_for_later_processes(tmp_path):
+    """UMAP leaves its parallel kernels uncached; the topic stage turns numba's disk cache on for them."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from analysis.topics import cache_numba_kernels; from umap import UMAP; "
+            "cache_numba_kernels(); X = np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32); "
+            "UMAP(n_neighbors=10, n_components=2, n_epochs=5, random_state=1).fit(X)")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True)
+    cached = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
+    assert {"umap_.smooth_knn_dist", "umap_.compute_membership_strengths"} <= cached
