@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             numba = tempfile.mkdtemp(prefix="naive-numba-")     # the baseline compiles UMAP, as a new user does
             r = _py("-m", "bench.naive", str(f), env={"NUMBA_CACHE_DIR": numba})
             f.unlink()
+            shutil.rmtree(numba, ignore_errors=True)
             results.append({"variant": "naive", **r})
             print(f"n={n} naive: {r['total_s']:.1f} s", flush=True)
             for res in results:

@@ -16,9 +16,11 @@ read back; the numba cache is the project's persistent one, as in normal use.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -37,6 +39,7 @@ RAW_SAMPLE = 2000
 def main(params_file: str, n: int, variant: str) -> None:
     os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
     cache = Path(tempfile.mkdtemp(prefix="bench-cache-"))
+    atexit.register(shutil.rmtree, cache, ignore_errors=True)      # tens of MB of vectors per run
     (cache / "models").symlink_to(ROOT / ".cache" / "models", target_is_directory=True)
     os.environ["ANALYSIS_CACHE_DIR"] = str(cache)
     from analysis.actors import analyse_actors
