@@ -211,9 +211,12 @@ class TargetedClassifier:
         dev = next(self.module.parameters()).device
         with torch.inference_mode(), accel.autocast(dev.type, precision):
             for idx in accel.length_batches([len(x) for x in ids], batch_size):
-                # A lone row is sent twice: with one row the head's product takes a matrix-vector
-                # kernel, which rounds differently from the matrix-matrix one in float32.
-                rows = idx if len(idx) > 1 else np.repeat(idx, 2)
+                # Every call has exactly ``batch_size`` rows (a short batch is filled up with copies of
+                # its first row): the math libraries pick their kernels, and with them the order of the
+                # sums, by the shape of the product, and on some CPUs (AMX Xeons) a row came out
+                # differently in a batch of 2 than in a batch of 5. With one shape per token length, a
+                # mention's probabilities depend only on its text.
+                rows = np.concatenate([idx, np.repeat(idx[:1], max(batch_size, 2) - len(idx))])
                 input_ids = torch.tensor([ids[j] for j in rows], dtype=torch.int64, device=dev)
                 logits = self.module(input_ids, torch.ones_like(input_ids))
                 out[idx] = torch.softmax(logits.float(), -1).cpu().numpy()[:len(idx)]
