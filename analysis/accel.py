@@ -103,9 +103,12 @@ def length_batches(lengths, max_batch_size: int, max_batch_tokens: int | None = 
     A padded batch changes the shape of every matrix product, and with it the rounding: the same
     sentence came out up to 1e-7 (float32) or 9e-4 (bfloat16) different depending on which texts
     shared its batch, so a cached vector, a Dask partition or a sub-corpus could change a table.
-    Without padding a text's output depends on the text alone (checked by a test), and no time is spent
-    on padding. Batches hold at most ``max_batch_size`` sequences and, when given, ``max_batch_tokens``
-    tokens; the order is fixed (by length, then position).
+    Without padding no time is spent on padding, and a text's output no longer depends on the other
+    texts' lengths. It can still depend on the number of rows: on AMX CPUs the math libraries pick
+    kernels by the product's shape, so :meth:`analysis.targeted.TargetedClassifier.predict_proba`
+    also fills every batch up to a fixed row count (the MiniLM Embedder does not yet; its test passes
+    on the CPUs measured). Batches hold at most ``max_batch_size`` sequences and, when given,
+    ``max_batch_tokens`` tokens; the order is fixed (by length, then position).
 
     Example:
         >>> [b.tolist() for b in length_batches([3, 5, 3, 3], 2)]
