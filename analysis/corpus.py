@@ -28,6 +28,7 @@ import re
 import sys
 import unicodedata
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -347,20 +348,28 @@ _BOILERPLATE: list[tuple[str, re.Pattern[str]]] = [
 _TERMINAL = re.compile(r"[.!?:;”\"’')\]]$")
 
 
-def clean_text(raw: str) -> tuple[str, list[tuple[int, str, str]]]:
-    """Normalise one document and drop web boilerplate lines.
+def clean_text(raw: str, strip_patterns: tuple[str, ...] = ()) -> tuple[str, list[tuple[int, str, str]]]:
+    """Normalise one document, cut the ``strip_patterns`` out of its lines and drop web boilerplate lines.
 
     Unicode is put in NFC form, invisible characters and non-breaking spaces become plain spaces,
-    runs of spaces collapse, lines are stripped and blank lines collapse to one.
+    runs of spaces collapse, lines are stripped and blank lines collapse to one. Each match of a
+    pattern (``corpus.strip_patterns``, applied in order) is removed from its line and reported with
+    reason ``strip_pattern``; a line left empty disappears.
 
     Returns:
-        The cleaned text and a list of (line_no, line, reason) for every line removed.
+        The cleaned text and a list of (line_no, text, reason) for every line or piece removed.
     """
     text = unicodedata.normalize("NFC", raw)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = re.sub(r"[\u00a0\u2007\u202f\u2000-\u200a\u3000\t]", " ", text)
     text = re.sub(r"[\u200b-\u200d\u2060\ufeff\u00ad]", "", text)
     lines = [re.sub(r" {2,}", " ", ln).strip() for ln in text.split("\n")]
+    cut: list[tuple[int, str, str]] = []
+    for pat in map(re.compile, strip_patterns):       # compiled once per process (re's own cache)
+        for i, ln in enumerate(lines):
+            if ln and pat.search(ln):
+                cut.extend((i + 1, m.group(0).strip(), "strip_pattern") for m in pat.finditer(ln) if m.group(0).strip())
+                lines[i] = re.sub(r" {2,}", " ", pat.sub(" ", ln)).strip()
     reasons: dict[int, str] = {}
     for i, ln in enumerate(lines):
         for reason, pat in _BOILERPLATE:
@@ -387,21 +396,27 @@ def clean_text(raw: str) -> tuple[str, list[tuple[int, str, str]]]:
         last = tail[-1]
         if len(lines[last].split()) <= 4 and not _TERMINAL.search(lines[last]):
             reasons[last] = "trailing_widget"
-    removed = [(i + 1, lines[i], reasons[i]) for i in sorted(reasons)]
+    removed = sorted(cut + [(i + 1, lines[i], reasons[i]) for i in reasons])
     kept = [ln if i not in reasons else "" for i, ln in enumerate(lines)]
     cleaned = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
     return cleaned, removed
 
 
-def clean_documents(docs: pd.DataFrame, text_column: str = "raw_text") -> tuple[pd.DataFrame, pd.DataFrame]:
+def clean_documents(docs: pd.DataFrame, text_column: str = "raw_text",
+                    strip_patterns: tuple[str, ...] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Clean every document; return (documents with cleaned ``text``, ``removed_lines`` table)."""
     cleaned, removed = [], []
     for doc_id, raw in zip(docs["doc_id"], docs[text_column]):
-        text, gone = clean_text(raw)
+        text, gone = clean_text(raw, strip_patterns)
         cleaned.append(text)
         removed.extend({"doc_id": doc_id, "line": ln, "reason": why, "line_no": no} for no, ln, why in gone)
     out = docs.copy()
     out["text"] = cleaned
+    if strip_patterns and "title" in out:
+        # A title taken from the text's first line is retaken from the cleaned text.
+        first = [next((ln.strip() for ln in str(t).splitlines() if ln.strip()), "") for t in docs[text_column]]
+        derived = out["title"].astype(str).to_numpy() == np.array(first, dtype=object)
+        out.loc[derived, "title"] = [t.split("\n", 1)[0].strip() for t in out.loc[derived, "text"]]
     return out, pd.DataFrame(removed, columns=REMOVED_COLUMNS)
 
 
@@ -639,9 +654,10 @@ class CorpusTables:
                 + (f"; {n_other} flagged non-English (column non_english)" if (n_other := int(self.documents["non_english"].sum())) else ""))
 
 
-def _clean_and_segment(docs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _clean_and_segment(docs: pd.DataFrame, strip_patterns: tuple[str, ...] = ()
+                       ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The per-document part of the corpus stage (runs on Dask partitions when a scheduler is set)."""
-    cleaned, removed = clean_documents(docs)
+    cleaned, removed = clean_documents(docs, strip_patterns=strip_patterns)
     return cleaned, removed, segment_documents(cleaned)
 
 
@@ -654,7 +670,8 @@ def build_corpus(params, embed: bool = True) -> CorpusTables:
     from analysis.parallel import map_documents
 
     raw = load_corpus(params.corpus, params.resolve(params.corpus.path))
-    docs, removed, segments = map_documents(_clean_and_segment, raw.documents, params.compute)
+    docs, removed, segments = map_documents(partial(_clean_and_segment, strip_patterns=params.corpus.strip_patterns),
+                                            raw.documents, params.compute)
     empty = docs["text"].str.strip() == ""
     skipped = raw.skipped
     if empty.any():

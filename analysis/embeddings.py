@@ -284,6 +284,7 @@ class Embedder:
                                                   local_files_only=True)
                 if self._resolved_device() == "cuda" and self.precision_ == "float16":
                     self._model.half()          # GPU path: half precision, large length-sorted batches
+                accel.store_linear_weights(self._model, self.precision_)   # bfloat16: cast once, not per call
             else:
                 from model2vec import StaticModel
 

@@ -106,7 +106,8 @@ def map_documents(func: Callable[[pd.DataFrame], tuple[pd.DataFrame, ...]], docu
     with dask.config.set({"dataframe.convert-string": False, "scheduler": client}):
         ddf = dd.from_pandas(documents.reset_index(drop=True), npartitions=n_parts, sort=False)
         packed = ddf.map_partitions(lambda part: _to_bytes(func(part.reset_index(drop=True))), meta=meta)
-        log.info("running %s over %d partitions on %s", type(func).__name__, n_parts, client)
+        inner = getattr(func, "func", func)                           # a functools.partial: its function
+        log.info("running %s over %d partitions on %s", getattr(inner, "__name__", type(inner).__name__), n_parts, client)
         rows = packed.compute()
     out = []
     for i in sorted(rows["table"].unique()):

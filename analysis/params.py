@@ -63,6 +63,22 @@ class CorpusParams(_Frozen):
                                             "default 0.85 with MiniLM, 0.90 with model2vec (same pairs, calibrated)")
     similar_max_documents: int = Field(10, ge=1, description="a sentence retold in more documents than this is "
                                        "a stock phrase, not evidence that two documents tell one story")
+    strip_patterns: tuple[str, ...] = Field(
+        (), description="regular expressions (Python re) cut out of every line before cleaning: a site's "
+        "signature on each headline, an agency's sign-off; every cut is listed in removed_lines")
+
+    @field_validator("strip_patterns")
+    @classmethod
+    def _patterns(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for i, pat in enumerate(v):
+            try:
+                compiled = re.compile(pat)
+            except re.error as e:
+                raise ValueError(f"item {i} ({pat!r}) is not a regular expression: {e}") from None
+            if compiled.search(""):
+                raise ValueError(f"item {i} ({pat!r}) matches the empty string, so it would cut nothing "
+                                 "but match everywhere; anchor it to the text to remove")
+        return v
 
 
 class EmbeddingParams(_Frozen):
@@ -98,6 +114,8 @@ class TopicParams(_Frozen):
                                "None: 1 below 300 units, then one in a thousand units, at least 2, at most 20")
     knn: Literal["auto", "exact", "nndescent"] = Field(
         "auto", description="UMAP neighbours: exact (torch matrix products; GPU when present), nndescent, or auto")
+    umap_epochs: int | None = Field(200, ge=10, description="epochs of UMAP's layout; empty: UMAP's own choice "
+                                    "(500 below 10,000 units, 200 from there)")
     fit_sample_limit: int | None = Field(50_000, ge=100, description="above this many units, fit on a seeded "
                                          "sample of this size and assign the rest with transform")
 

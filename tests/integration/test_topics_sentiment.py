@@ -96,6 +96,10 @@ def test_sample_fit_then_transform_covers_every_unit(seeds_run):
     assert (tm.transform(vecs) >= 0).all()
     again = TopicModel(small_corpus_max_units=10, min_cluster_size=5, fit_sample_limit=80, random_state=3).fit(units, vecs)
     assert again.segment_topics_.equals(tm.segment_topics_)
+    # the layout runs the epochs asked for (200 by default), or UMAP's own choice when None
+    assert tm.model_.umap_model.n_epochs == 200
+    own = TopicModel(small_corpus_max_units=10, min_cluster_size=5, umap_epochs=None, random_state=3).fit(units, vecs)
+    assert own.model_.umap_model.n_epochs is None
 
 
 def test_min_df_keeps_rare_words_out_of_topic_terms(seeds_run):

@@ -57,3 +57,21 @@ def test_bfloat16_autocast_keeps_minilm_vectors():
     b = Embedder(show_progress_bar=False, cache=False, precision="bfloat16").encode(texts)
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert (cos > 0.999).all() and not np.array_equal(a, b)
+
+
+def test_linear_weights_stored_in_bfloat16_give_the_autocast_numbers():
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(48, 96), torch.nn.GELU(), torch.nn.LayerNorm(96), torch.nn.Linear(96, 8))
+    x = torch.randn(5, 48)
+    with torch.inference_mode(), accel.autocast("cpu", "bfloat16"):
+        before = net(x).float()
+    assert accel.store_linear_weights(net, "bfloat16") is net
+    assert net[0].weight.dtype == torch.bfloat16 and net[2].weight.dtype == torch.float32   # layer norm kept
+    with torch.inference_mode(), accel.autocast("cpu", "bfloat16"):
+        after = net(x).float()
+    assert torch.equal(before, after)
+    plain = torch.nn.Linear(4, 4)
+    accel.store_linear_weights(plain, "float32")
+    assert plain.weight.dtype == torch.float32

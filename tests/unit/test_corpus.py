@@ -133,6 +133,42 @@ def test_cleaning_keeps_every_removed_line_with_reason():
     assert text == "Title here\n\nBody text with odd spacing."
 
 
+SIGNATURE = r"\s*\(\d\d\.\d\d\.\d\d \d\d:\d\d\)\s*«[^«|]*\|\s*Censor\.NET\s*$"
+
+
+def test_strip_patterns_cut_site_signatures_and_list_each_cut():
+    docs = pd.DataFrame({
+        "doc_id": ["a", "b", "c"],
+        "title": ["Kyiv shelled (18.01.22 18:23) « War in Ukraine | Censor.NET",
+                  "(26.01.22 11:26) « Economics | Censor.NET", "Own title"],
+        "raw_text": ["Kyiv shelled (18.01.22 18:23) « War in Ukraine | Censor.NET\nRussia fired. View news.",
+                     "(26.01.22 11:26) « Economics | Censor.NET\nPrices rose. View news.",
+                     "Talks in Minsk\nNothing to cut | Censor.NET here."],
+    })
+    out, removed = clean_documents(docs, strip_patterns=(SIGNATURE, r"\s*View news\.$"))
+    assert list(out["text"]) == ["Kyiv shelled\nRussia fired.", "Prices rose.", "Talks in Minsk\nNothing to cut | Censor.NET here."]
+    # titles taken from the first line are retaken from the cleaned text; a title of its own is kept
+    assert list(out["title"]) == ["Kyiv shelled", "Prices rose.", "Own title"]
+    cuts = removed[removed["reason"] == "strip_pattern"]
+    assert list(zip(cuts["doc_id"], cuts["line_no"], cuts["line"])) == [
+        ("a", 1, "(18.01.22 18:23) « War in Ukraine | Censor.NET"), ("a", 2, "View news."),
+        ("b", 1, "(26.01.22 11:26) « Economics | Censor.NET"), ("b", 2, "View news.")]
+    # without patterns nothing is cut
+    plain, none = clean_documents(docs)
+    assert list(plain["text"].str.split("\n").str[0]) == list(docs["title"][:2]) + ["Talks in Minsk"]
+    assert none.empty
+
+
+def test_bad_strip_patterns_name_the_parameter():
+    from analysis.errors import ParameterError
+    from analysis.params import validate_params
+
+    with pytest.raises(ParameterError, match=r"corpus.strip_patterns.*item 1.*not a regular expression"):
+        validate_params({"corpus": {"strip_patterns": [SIGNATURE, "(unclosed"]}})
+    with pytest.raises(ParameterError, match=r"corpus.strip_patterns.*matches the empty string"):
+        validate_params({"corpus": {"strip_patterns": [r"\s*"]}})
+
+
 def test_segment_offsets_point_into_cleaned_text():
     docs = pd.DataFrame({"doc_id": ["d"], "raw_text": [
         "Head line\nUS troops left Fort Bragg, N.C., on Feb. 3. They flew out. The Alliance grew.The end.\n"
