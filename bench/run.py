@@ -7,7 +7,7 @@ each in a fresh process: this project's stages as shipped (MiniLM; the targeted 
 toward each mention), the fast path (``--fast``: the distilled model2vec encoder and the lexicon
 clause score for targets), and the naive baseline (:mod:`bench.naive`). It prints a table of wall seconds,
 units/s and peak RSS per stage, the speed-up over the baseline and the topic quality of both, and
-writes everything to ``bench/results/<machine>-<date>.json``. Benchmarks are not tests: CI skips them.
+writes everything to ``bench/results/<machine>-<date>.json`` (``-<HHMM>`` added when that file exists). Benchmarks are not tests: CI skips them.
 """
 
 from __future__ import annotations
@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                   + (f"  speed-up vs naive x{r['speedup_vs_naive']}" if "speedup_vs_naive" in r else "")
                   + (f"  [{r['precision']}; encoder vs raw encode x{r['encode_vs_raw']}]" if "encode_vs_raw" in r else ""))
     out = Path(args.out) if args.out else ROOT / "bench" / "results" / f"{machine()}-{dt.date.today().isoformat()}.json"
+    if not args.out and out.exists():          # a second run on the same day keeps the first
+        out = out.with_name(f"{out.stem}-{dt.datetime.now():%H%M}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     import torch
 
