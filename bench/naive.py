@@ -39,6 +39,12 @@ def main(texts_file: str) -> None:
     out["outlier_share"] = sum(1 for t in topics if t == -1) / len(topics)
     out["npmi"] = npmi_coherence(terms, texts)
     out["diversity"] = topic_diversity(terms)
+    # BERTopic's default vectoriser keeps stop words, which co-occur everywhere and lift npmi: say how many
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    flat = [w for ts in terms for w in ts]
+    out["stopword_share"] = sum(w in ENGLISH_STOP_WORDS for w in flat) / max(len(flat), 1)
+    out["npmi_without_stopwords"] = npmi_coherence([[w for w in ts if w not in ENGLISH_STOP_WORDS] for ts in terms], texts)
     t0 = time.perf_counter()
     import spacy
 
