@@ -102,9 +102,10 @@ def store_linear_weights(module, precision: str):
     Autocast casts every linear layer's float32 weight to bfloat16 again at every call (it keeps no
     cast between calls in inference): for MiniLM on a 2-core CPU a fifth of the time went to those
     copies. Casting them once gives the very same numbers (the same rounding of the same values; a
-    test checks that the outputs are identical) at 1.3-1.5x the speed. Only linear layers change:
-    embeddings and layer norms stay float32, as autocast treats them. A no-op for float32 and for
-    float16, whose GPU path converts the whole model. Returns ``module``.
+    test checks that the outputs are identical): the targeted model scored RUWA mentions 1.12-1.25x
+    faster (1.47x on the short batches of its validation split), MiniLM embeds about 10% faster.
+    Only linear layers change: embeddings and layer norms stay float32, as autocast treats them. A
+    no-op for float32 and for float16, whose GPU path converts the whole model. Returns ``module``.
     """
     if precision != "bfloat16":
         return module

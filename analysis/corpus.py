@@ -154,7 +154,7 @@ def _load_folder(folder: Path, p: CorpusParams) -> Corpus:
         if not text.strip():
             skipped.append({"source_file": str(path), "row": -1, "reason": "empty document"})
             continue
-        title = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+        title = _first_line(text)
         rows.append({"doc_id": path.stem, "title": title, "source": "", "published": "", "url": "",
                      "raw_text": text, "source_file": path.name, "encoding": enc})
     docs = pd.DataFrame(rows, columns=["doc_id", *_META_COLUMNS, "raw_text", "source_file", "encoding"])
@@ -246,7 +246,7 @@ def _load_table(path: Path, p: CorpusParams, fmt: str) -> Corpus:
     docs = pd.DataFrame({
         "doc_id": ids.to_numpy(),
         "title": frame[p.title_column].to_numpy() if p.title_column else
-        [t.splitlines()[0].strip() if t else "" for t in text],
+        [_first_line(t) for t in text],
         "source": frame[p.source_column].to_numpy() if p.source_column else "",
         "published": frame[p.date_column].to_numpy() if p.date_column else "",
         "url": frame[p.url_column].to_numpy() if p.url_column else "",
@@ -348,6 +348,11 @@ _BOILERPLATE: list[tuple[str, re.Pattern[str]]] = [
 _TERMINAL = re.compile(r"[.!?:;”\"’')\]]$")
 
 
+def _first_line(text: str) -> str:
+    """The first non-empty line of ``text``, stripped: a document's title when no column gives one."""
+    return next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+
+
 def clean_text(raw: str, strip_patterns: tuple[str, ...] = ()) -> tuple[str, list[tuple[int, str, str]]]:
     """Normalise one document, cut the ``strip_patterns`` out of its lines and drop web boilerplate lines.
 
@@ -365,10 +370,13 @@ def clean_text(raw: str, strip_patterns: tuple[str, ...] = ()) -> tuple[str, lis
     text = re.sub(r"[\u200b-\u200d\u2060\ufeff\u00ad]", "", text)
     lines = [re.sub(r" {2,}", " ", ln).strip() for ln in text.split("\n")]
     cut: list[tuple[int, str, str]] = []
-    for pat in map(re.compile, strip_patterns):       # compiled once per process (re's own cache)
+    for pat in map(re.compile, strip_patterns):       # re keeps the compiled patterns between documents
         for i, ln in enumerate(lines):
-            if ln and pat.search(ln):
-                cut.extend((i + 1, m.group(0).strip(), "strip_pattern") for m in pat.finditer(ln) if m.group(0).strip())
+            if not ln:
+                continue
+            found = [m.group(0).strip() for m in pat.finditer(ln)]
+            if found:                                  # one scan finds the pieces; sub cuts them
+                cut.extend((i + 1, piece, "strip_pattern") for piece in found if piece)
                 lines[i] = re.sub(r" {2,}", " ", pat.sub(" ", ln)).strip()
     reasons: dict[int, str] = {}
     for i, ln in enumerate(lines):
@@ -413,10 +421,10 @@ def clean_documents(docs: pd.DataFrame, text_column: str = "raw_text",
     out = docs.copy()
     out["text"] = cleaned
     if strip_patterns and "title" in out:
-        # A title taken from the text's first line is retaken from the cleaned text.
-        first = [next((ln.strip() for ln in str(t).splitlines() if ln.strip()), "") for t in docs[text_column]]
-        derived = out["title"].astype(str).to_numpy() == np.array(first, dtype=object)
-        out.loc[derived, "title"] = [t.split("\n", 1)[0].strip() for t in out.loc[derived, "text"]]
+        # A title the loader took from the text's first line (_first_line) is retaken from the cleaned text.
+        first = np.array([_first_line(str(t)) for t in docs[text_column]], dtype=object)
+        derived = out["title"].astype(str).to_numpy() == first
+        out.loc[derived, "title"] = [_first_line(t) for t in out.loc[derived, "text"]]
     return out, pd.DataFrame(removed, columns=REMOVED_COLUMNS)
 
 

@@ -286,7 +286,7 @@ class TargetedScorer:
         if key not in cls._cache:
             clf = TargetedClassifier.load(path).merge()
             clf.module.to(dev)                      # GPU path; CPU machines and CI never need it
-            accel.store_linear_weights(clf.module, prec)    # same numbers as autocast alone, 1.5x faster
+            accel.store_linear_weights(clf.module, prec)    # same numbers as autocast alone, faster
             cls._cache[key] = cls(clf, batch_size=32 if dev == "cpu" else 256, precision=prec)
         return cls._cache[key]
 
