@@ -117,8 +117,9 @@ def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: 
 
     Every text is tokenised in one call (the Rust tokenizer), then texts of the same token length are
     batched together (:func:`analysis.accel.length_batches`: at most ``max_batch_size`` texts and
-    ``max_batch_tokens`` tokens), so no batch is padded and a text's vector depends on the text alone,
-    not on the corpus around it. The mean pooling and normalisation of the model's own modules
+    ``max_batch_tokens`` tokens, at least 512 token rows, a short batch filled up with copies), so no
+    batch is padded and a text's vector depends on the text alone, not on the corpus around it or on
+    ``batch_size``. The mean pooling and normalisation of the model's own modules
     (Transformer, mean Pooling, Normalize) run on the device; vectors come back to the host once. On a
     GPU, inputs travel in pinned memory without blocking. The model runs in whatever dtype it was given
     (``half()`` on the GPU). The vectors are those of ``SentenceTransformer.encode`` to float rounding
@@ -140,11 +141,16 @@ def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: 
     pin = device == "cuda"
     out = torch.empty((len(texts), dim), dtype=torch.float32, device=device)
     # longest first: on a GPU the largest batch fails early
-    batches = accel.length_batches(lengths, max_batch_size, max_batch_tokens, longest_first=True)
+    batches = accel.length_batches(lengths, max_batch_size, max_batch_tokens, longest_first=True,
+                                   min_batch_tokens=accel.MIN_PRODUCT_ROWS)
     bar = tqdm(total=len(texts), desc="Encoding", unit="text", disable=not progress)
     with torch.inference_mode():
         for idx in batches:
-            input_ids = torch.tensor([ids[j] for j in idx], dtype=torch.int64)
+            # a short batch is filled up to MIN_PRODUCT_ROWS token rows with copies of its first text:
+            # every product then has at least 512 rows, and a text's vector does not depend on how
+            # many texts of its length the corpus has (see accel.length_batches)
+            width = max(int(lengths[idx[0]]), 1)
+            input_ids = accel.id_batch(ids, accel.fill_rows(idx, -(-accel.MIN_PRODUCT_ROWS // width)))
             mask = torch.ones_like(input_ids)
             if pin:
                 input_ids, mask = input_ids.pin_memory(), mask.pin_memory()
@@ -154,7 +160,7 @@ def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: 
             pooled = h.mean(1)
             if len(names) > 2 and names[2] == "Normalize":
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-            out[torch.from_numpy(idx).to(device)] = pooled
+            out[torch.from_numpy(idx).to(device)] = pooled[:len(idx)]
             bar.update(len(idx))
     bar.close()
     return out.cpu().numpy()
@@ -352,8 +358,8 @@ class Embedder:
         if self._store is None:
             # vectors of one precision never answer for another: same corpus, same vectors, cache or not
             suffix = "" if self.precision_ == "float32" else f"-{self.precision_}"
-            # "-exact": vectors from unpadded batches (see encode_pretokenized); shards written before,
-            # whose values depended on their batch, are left unused
-            suffix += "-exact" if self.model == "minilm" else ""
+            # "-rows512": vectors from unpadded batches of at least 512 token rows (encode_pretokenized);
+            # shards written before, whose values could depend on their batch, are left unused
+            suffix += "-rows512" if self.model == "minilm" else ""
             self._store = EmbeddingCache(config.cache_dir() / "embeddings" / (self.model_hash[:16] + suffix))
         return self._store

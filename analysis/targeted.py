@@ -216,8 +216,7 @@ class TargetedClassifier:
                 # sums, by the shape of the product, and on some CPUs (AMX Xeons) a row came out
                 # differently in a batch of 2 than in a batch of 5. With one shape per token length, a
                 # mention's probabilities depend only on its text.
-                rows = np.concatenate([idx, np.repeat(idx[:1], max(batch_size, 2) - len(idx))])
-                input_ids = torch.tensor([ids[j] for j in rows], dtype=torch.int64, device=dev)
+                input_ids = accel.id_batch(ids, accel.fill_rows(idx, max(batch_size, 2)), dev)
                 logits = self.module(input_ids, torch.ones_like(input_ids))
                 out[idx] = torch.softmax(logits.float(), -1).cpu().numpy()[:len(idx)]
         return out
