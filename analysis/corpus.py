@@ -353,13 +353,18 @@ def _first_line(text: str) -> str:
     return next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
 
 
+_REPEAT_END = re.compile(r"[.!?…]+(?:\s+|$)|$")   # a repeat ends a sentence or the line, never mid-sentence
+
+
 def clean_text(raw: str, strip_patterns: tuple[str, ...] = ()) -> tuple[str, list[tuple[int, str, str]]]:
     """Normalise one document, cut the ``strip_patterns`` out of its lines and drop web boilerplate lines.
 
     Unicode is put in NFC form, invisible characters and non-breaking spaces become plain spaces,
     runs of spaces collapse, lines are stripped and blank lines collapse to one. Each match of a
     pattern (``corpus.strip_patterns``, applied in order) is removed from its line and reported with
-    reason ``strip_pattern``; a line left empty disappears.
+    reason ``strip_pattern``; a line left empty disappears. A line that opens with the whole of the
+    line above it as whole sentences (4 words or more; a headline repeated as the lede) loses that
+    repeat, reported with reason ``repeated_line``.
 
     Returns:
         The cleaned text and a list of (line_no, text, reason) for every line or piece removed.
@@ -404,6 +409,22 @@ def clean_text(raw: str, strip_patterns: tuple[str, ...] = ()) -> tuple[str, lis
         last = tail[-1]
         if len(lines[last].split()) <= 4 and not _TERMINAL.search(lines[last]):
             reasons[last] = "trailing_widget"
+    # A line that opens with the whole of the line above it (a headline repeated as the lede, as
+    # scraped listings often give it) loses the repeat: otherwise every actor in the headline is
+    # counted twice. Only whole sentences, only after a line of 4 words or more; boilerplate lines
+    # are neither the line above nor the repeat.
+    prev = None
+    for i in nonblank:
+        if i in reasons:
+            continue
+        head = lines[prev].rstrip(" .!?…") if prev is not None else ""
+        m = _REPEAT_END.match(lines[i], len(head)) if len(head.split()) >= 4 and lines[i].startswith(head) else None
+        if m:
+            cut.append((i + 1, lines[i][:m.end()].strip(), "repeated_line"))
+            lines[i] = lines[i][m.end():].strip()
+            if not lines[i]:
+                continue
+        prev = i
     removed = sorted(cut + [(i + 1, lines[i], reasons[i]) for i in reasons])
     kept = [ln if i not in reasons else "" for i, ln in enumerate(lines)]
     cleaned = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()

@@ -159,6 +159,26 @@ def test_strip_patterns_cut_site_signatures_and_list_each_cut():
     assert none.empty
 
 
+def test_a_headline_repeated_as_the_lede_is_cut_once_and_listed():
+    """censor.net summaries open by repeating the headline: each actor in it would count twice."""
+    docs = pd.DataFrame({
+        "doc_id": ["a", "b", "c", "d"],
+        "raw_text": [
+            "Russia shelled Kharkiv overnight\n18.02.22 15:34 - Russia shelled Kharkiv overnight. Three died.",
+            "Russia shelled Kharkiv overnight.\nRussia shelled Kharkiv overnight",          # the whole line
+            "NATO ministers met today\nNATO ministers met today in Brussels, Stoltenberg said.",   # mid-sentence
+            "Kyiv is calm\nKyiv is calm. Shops opened."]})                                  # under 4 words
+    out, removed = clean_documents(docs, strip_patterns=(r"^\d\d\.\d\d\.\d\d \d\d:\d\d - ",))
+    assert list(out["text"]) == ["Russia shelled Kharkiv overnight\nThree died.", "Russia shelled Kharkiv overnight.",
+                                 docs["raw_text"][2], docs["raw_text"][3]]
+    rep = removed[removed["reason"] == "repeated_line"]
+    assert list(zip(rep["doc_id"], rep["line_no"], rep["line"])) == [
+        ("a", 2, "Russia shelled Kharkiv overnight."), ("b", 2, "Russia shelled Kharkiv overnight")]
+    segs = segment_documents(out)
+    assert segs[(segs["doc_id"] == "a") & (segs["unit"] == "sentence")]["text"].tolist() == [
+        "Russia shelled Kharkiv overnight", "Three died."]
+
+
 def test_bad_strip_patterns_name_the_parameter():
     from analysis.errors import ParameterError
     from analysis.params import validate_params
