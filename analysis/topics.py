@@ -130,7 +130,9 @@ def _cached_backend(embedder):
     return _CachedBackend(embedder)
 
 
-_TERM_PATTERN = r"(?u)\b[A-Za-z][A-Za-z\-]+\b"   # topic terms, and the words npmi counts: one pattern
+# Topic terms, and the words npmi counts: one pattern. Two letters or more; a hyphen only between
+# letters, so "full-scale" is one term while "S-300" and "F-16" leave no "s-" or "f-" behind.
+_TERM_PATTERN = r"(?u)\b[A-Za-z](?:[A-Za-z]|-(?=[A-Za-z]))+(?<!-)\b"
 
 
 def _stop_words() -> list[str]:
