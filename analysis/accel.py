@@ -29,13 +29,14 @@ import numpy as np
 from analysis.errors import ParameterError
 
 __all__ = ["cuda_available", "cpu_has_bf16", "resolve_device", "resolve_precision", "resolve", "autocast",
-           "store_linear_weights", "length_batches", "MIN_PRODUCT_ROWS", "fill_rows", "id_batch"]
+           "store_linear_weights", "length_batches", "CPU_PRODUCT_TOKENS", "fixed_rows", "fill_rows",
+           "id_batch"]
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
-# Matrix products with fewer token rows than this are computed with other kernels (other sums) on the
-# CPUs measured; see :func:`length_batches`.
-MIN_PRODUCT_ROWS = 512
+# Token rows of every MiniLM matrix product on the CPU: each batch holds ceil(1024 / length) texts of
+# one token length, so a product's shape depends on the token length alone; see :func:`length_batches`.
+CPU_PRODUCT_TOKENS = 1024
 
 
 def cuda_available() -> bool:
@@ -122,24 +123,25 @@ def store_linear_weights(module, precision: str):
 
 
 def length_batches(lengths, max_batch_size: int, max_batch_tokens: int | None = None,
-                   longest_first: bool = False, min_batch_tokens: int = 0) -> list[np.ndarray]:
+                   longest_first: bool = False, fixed_tokens: int | None = None) -> list[np.ndarray]:
     """Batches of positions whose sequences all have the same token length: no padding at all.
 
     A padded batch changes the shape of every matrix product, and with it the rounding: the same
     sentence came out up to 1e-7 (float32) or 9e-4 (bfloat16) different depending on which texts
     shared its batch, so a cached vector, a Dask partition or a sub-corpus could change a table.
     Without padding no time is spent on padding, and a text's output no longer depends on the other
-    texts' lengths. It can still depend on the number of rows: the math libraries pick kernels by the
-    product's shape. Measured on a 2-core AMX Xeon (MiniLM, float32 and bfloat16, 2 to 256 tokens,
-    products of 2 to 16,384 token rows): every product of at least :data:`MIN_PRODUCT_ROWS` (512)
-    token rows gives a row the same value, bit for bit, while below that a text's vector moved by up
-    to 8e-4 with its batch's row count. So callers fill each batch up to a row count that depends on
-    the token length alone (:func:`fill_rows`): the MiniLM encoder to at least 512 token rows
-    (``min_batch_tokens``), the targeted classifier to a fixed ``batch_size`` rows.
+    texts' lengths. It can still depend on the number of rows: the math libraries pick kernels (and
+    with them the order of the sums) by the product's shape. On a 2-core AMX Xeon a sentence's MiniLM
+    vector moved by up to 8e-4 between a batch of 3 and one of 64 texts of its length, in float32 as
+    in bfloat16. So callers give every batch of one token length the same number of rows, filling a
+    short one with copies (:func:`fill_rows`): then a product's shape, and a text's result, depend on
+    the text alone, on any CPU. The targeted classifier uses a fixed ``batch_size`` rows; the MiniLM
+    encoder on the CPU ``fixed_tokens`` (:data:`CPU_PRODUCT_TOKENS`): ``ceil(fixed_tokens / length)``
+    rows, so short texts go many at a time and long ones few, every product about 1,024 token rows.
 
-    Batches hold at most ``max_batch_size`` sequences and, when given, ``max_batch_tokens`` tokens, but
-    never fewer than ``min_batch_tokens`` tokens' worth of rows (so a length group of 5-token texts
-    runs 103 rows at a time, not 64); the order is fixed (by length, then position).
+    Batches hold at most ``max_batch_size`` sequences and, when given, ``max_batch_tokens`` tokens; with
+    ``fixed_tokens`` every batch of a length holds up to ``ceil(fixed_tokens / length)`` sequences,
+    whatever the other two say. The order is fixed (by length, then position).
 
     Example:
         >>> [b.tolist() for b in length_batches([3, 5, 3, 3], 2)]
@@ -153,10 +155,17 @@ def length_batches(lengths, max_batch_size: int, max_batch_tokens: int | None = 
     cuts = np.flatnonzero(np.diff(lengths[order])) + 1
     for group in np.split(order, cuts):
         width = max(int(lengths[group[0]]), 1)
-        size = max(1, min(max_batch_size, (max_batch_tokens // width) if max_batch_tokens else max_batch_size),
-                   -(-min_batch_tokens // width))
+        if fixed_tokens:
+            size = fixed_rows(width, fixed_tokens)
+        else:
+            size = max(1, min(max_batch_size, (max_batch_tokens // width) if max_batch_tokens else max_batch_size))
         out.extend(group[i:i + size] for i in range(0, len(group), size))
     return out
+
+
+def fixed_rows(width: int, fixed_tokens: int) -> int:
+    """Rows of every batch of sequences ``width`` tokens long: ``ceil(fixed_tokens / width)``."""
+    return -(-fixed_tokens // max(int(width), 1))
 
 
 def fill_rows(idx: np.ndarray, rows: int) -> np.ndarray:

@@ -112,14 +112,16 @@ def distill_model2vec(out: Path | None = None, pca_dims: int = 256) -> Path:
 
 
 def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: int = 131_072,
-                        max_batch_size: int = 4096, progress: bool = False) -> np.ndarray:
+                        max_batch_size: int = 4096, progress: bool = False,
+                        fixed_tokens: int | None = None) -> np.ndarray:
     """MiniLM sentence vectors, batch-independent: what the Embedder runs on CPU and GPU alike.
 
     Every text is tokenised in one call (the Rust tokenizer), then texts of the same token length are
     batched together (:func:`analysis.accel.length_batches`: at most ``max_batch_size`` texts and
-    ``max_batch_tokens`` tokens, at least 512 token rows, a short batch filled up with copies), so no
-    batch is padded and a text's vector depends on the text alone, not on the corpus around it or on
-    ``batch_size``. The mean pooling and normalisation of the model's own modules
+    ``max_batch_tokens`` tokens), so no batch is padded. With ``fixed_tokens`` (what the Embedder gives
+    on the CPU) every batch of one token length has the same rows, ``ceil(fixed_tokens / length)``, a
+    short one filled up with copies: a text's vector then depends on the text alone, not on the corpus
+    around it. The mean pooling and normalisation of the model's own modules
     (Transformer, mean Pooling, Normalize) run on the device; vectors come back to the host once. On a
     GPU, inputs travel in pinned memory without blocking. The model runs in whatever dtype it was given
     (``half()`` on the GPU). The vectors are those of ``SentenceTransformer.encode`` to float rounding
@@ -142,15 +144,14 @@ def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: 
     out = torch.empty((len(texts), dim), dtype=torch.float32, device=device)
     # longest first: on a GPU the largest batch fails early
     batches = accel.length_batches(lengths, max_batch_size, max_batch_tokens, longest_first=True,
-                                   min_batch_tokens=accel.MIN_PRODUCT_ROWS)
+                                   fixed_tokens=fixed_tokens)
     bar = tqdm(total=len(texts), desc="Encoding", unit="text", disable=not progress)
     with torch.inference_mode():
         for idx in batches:
-            # a short batch is filled up to MIN_PRODUCT_ROWS token rows with copies of its first text:
-            # every product then has at least 512 rows, and a text's vector does not depend on how
-            # many texts of its length the corpus has (see accel.length_batches)
-            width = max(int(lengths[idx[0]]), 1)
-            input_ids = accel.id_batch(ids, accel.fill_rows(idx, -(-accel.MIN_PRODUCT_ROWS // width)))
+            # with fixed_tokens a short batch is filled up with copies of its first text: one shape per
+            # token length, so a text's vector does not depend on how many texts share its length
+            rows = accel.fixed_rows(lengths[idx[0]], fixed_tokens) if fixed_tokens else len(idx)
+            input_ids = accel.id_batch(ids, accel.fill_rows(idx, rows))
             mask = torch.ones_like(input_ids)
             if pin:
                 input_ids, mask = input_ids.pin_memory(), mask.pin_memory()
@@ -218,7 +219,8 @@ class Embedder:
     Args:
         model: ``minilm`` (sentence-transformers all-MiniLM-L6-v2) or ``model2vec`` (a static model
             distilled locally from it; build it once with ``python -m analysis distill``).
-        batch_size: texts per forward pass.
+        batch_size: texts per forward pass for model2vec (MiniLM on the CPU gives every product about
+            1,024 token rows instead, so that a text's vector never depends on its batch).
         device: ``auto`` picks CUDA when available, else CPU.
         precision: ``auto``, ``float32``, ``bfloat16`` or ``float16`` (GPU only) for MiniLM; see
             :mod:`analysis.accel` (``auto``: float16 on a GPU, bfloat16 on a CPU that has it natively).
@@ -304,9 +306,9 @@ class Embedder:
             dev = self._resolved_device()
             # float16 on a GPU: the weights themselves are half (above); otherwise autocast
             with accel.autocast(dev, "float32" if self.precision_ == "float16" else self.precision_):
-                # the GPU takes its large default batches; the CPU batch_size texts of up to 128 tokens
-                sizes = {} if dev == "cuda" else {"max_batch_tokens": self.batch_size * 128,
-                                                  "max_batch_size": self.batch_size}
+                # the GPU takes its large default batches; the CPU one shape per token length, every
+                # product about 1,024 token rows (batch-independent vectors, see accel.length_batches)
+                sizes = {} if dev == "cuda" else {"fixed_tokens": accel.CPU_PRODUCT_TOKENS}
                 vecs = encode_pretokenized(model, texts, dev, progress=self.show_progress_bar, **sizes)
         else:
             vecs = model.encode(texts, batch_size=max(self.batch_size, 1024),
@@ -358,8 +360,8 @@ class Embedder:
         if self._store is None:
             # vectors of one precision never answer for another: same corpus, same vectors, cache or not
             suffix = "" if self.precision_ == "float32" else f"-{self.precision_}"
-            # "-rows512": vectors from unpadded batches of at least 512 token rows (encode_pretokenized);
+            # "-fixed1024": vectors from batches of one shape per token length (encode_pretokenized);
             # shards written before, whose values could depend on their batch, are left unused
-            suffix += "-rows512" if self.model == "minilm" else ""
+            suffix += "-fixed1024" if self.model == "minilm" else ""
             self._store = EmbeddingCache(config.cache_dir() / "embeddings" / (self.model_hash[:16] + suffix))
         return self._store

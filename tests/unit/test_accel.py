@@ -77,12 +77,14 @@ def test_linear_weights_stored_in_bfloat16_give_the_autocast_numbers():
     assert plain.weight.dtype == torch.float32
 
 
-def test_length_batches_group_by_length_and_keep_a_minimum_of_token_rows():
+def test_length_batches_group_by_length_and_give_each_length_one_shape():
     lengths = [3, 5, 3, 3, 5, 100]
     got = [b.tolist() for b in accel.length_batches(lengths, 2)]
     assert got == [[0, 2], [3], [1, 4], [5]]
-    # at least 12 token rows: 3-token texts go 4 at a time and 5-token ones 3, past max_batch_size
-    got = [b.tolist() for b in accel.length_batches(lengths * 2, 2, min_batch_tokens=12)]
-    assert got == [[0, 2, 3, 6], [8, 9], [1, 4, 7], [10], [5, 11]]
+    # fixed_tokens=12: every batch of 3-token texts has 4 rows, of 5-token texts 3, of 100-token ones 1,
+    # whatever max_batch_size says; the short ones are filled up to that shape
+    got = [b.tolist() for b in accel.length_batches(lengths * 2, 2, fixed_tokens=12)]
+    assert got == [[0, 2, 3, 6], [8, 9], [1, 4, 7], [10], [5], [11]]
+    assert [accel.fixed_rows(w, 12) for w in (3, 5, 100)] == [4, 3, 1]
     assert accel.fill_rows(np.array([8, 9]), 4).tolist() == [8, 9, 8, 8]
     assert accel.fill_rows(np.array([8, 9]), 1).tolist() == [8, 9]

@@ -98,7 +98,7 @@ def test_a_texts_vector_does_not_depend_on_how_many_texts_share_its_length(preci
 
     Unpadded batches alone did not give this: on an AMX Xeon a short sentence came out up to 8e-4
     different in a batch of 3 than of 64, because the math library picks its kernels by the number of
-    rows. Batches now have at least 512 token rows (filled up with copies), one regime of kernels.
+    rows. Every batch of one token length now has one shape (filled up with copies of its first text).
     """
     from analysis import accel
 
