@@ -353,7 +353,28 @@ def _first_line(text: str) -> str:
     return next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
 
 
-_REPEAT_END = re.compile(r"[.!?…]+(?:\s+|$)|$")   # a repeat ends a sentence or the line, never mid-sentence
+_REPEAT_END = re.compile(r" ?[.!?…]+(?:\s+|$)| ?$")   # a repeat ends a sentence or the line, never mid-sentence
+_QUOTES = re.compile(r"[\"'«»“”„‘’`]")               # a repeat may quote differently ("Azovstal" / Azovstal)
+
+
+def _repeat_end(line: str, head: str) -> int | None:
+    """Where ``line``'s opening repeat of the whole of ``head`` ends, quotation marks aside; None if none.
+
+    The repeat must be of 4 words or more and end a sentence (or the line), never mid-sentence.
+    """
+    h = _QUOTES.sub("", head).rstrip(" .!?…")
+    if len(h.split()) < 4 or not _QUOTES.sub("", line).startswith(h):
+        return None
+    i = j = 0
+    while j < len(h):                       # walk both, skipping the line's quotation marks
+        if _QUOTES.match(line, i):
+            i += 1
+        else:
+            i, j = i + 1, j + 1
+    while _QUOTES.match(line, i):
+        i += 1
+    m = _REPEAT_END.match(line, i)
+    return m.end() if m else None
 
 
 def clean_text(raw: str, strip_patterns: tuple[str, ...] = ()) -> tuple[str, list[tuple[int, str, str]]]:
@@ -411,17 +432,16 @@ def clean_text(raw: str, strip_patterns: tuple[str, ...] = ()) -> tuple[str, lis
             reasons[last] = "trailing_widget"
     # A line that opens with the whole of the line above it (a headline repeated as the lede, as
     # scraped listings often give it) loses the repeat: otherwise every actor in the headline is
-    # counted twice. Only whole sentences, only after a line of 4 words or more; boilerplate lines
-    # are neither the line above nor the repeat.
+    # counted twice. Only whole sentences, only after a line of 4 words or more, quotation marks
+    # aside; boilerplate lines are neither the line above nor the repeat.
     prev = None
     for i in nonblank:
         if i in reasons:
             continue
-        head = lines[prev].rstrip(" .!?…") if prev is not None else ""
-        m = _REPEAT_END.match(lines[i], len(head)) if len(head.split()) >= 4 and lines[i].startswith(head) else None
-        if m:
-            cut.append((i + 1, lines[i][:m.end()].strip(), "repeated_line"))
-            lines[i] = lines[i][m.end():].strip()
+        end = _repeat_end(lines[i], lines[prev]) if prev is not None else None
+        if end:
+            cut.append((i + 1, lines[i][:end].strip(), "repeated_line"))
+            lines[i] = lines[i][end:].strip()
             if not lines[i]:
                 continue
         prev = i

@@ -162,18 +162,20 @@ def test_strip_patterns_cut_site_signatures_and_list_each_cut():
 def test_a_headline_repeated_as_the_lede_is_cut_once_and_listed():
     """censor.net summaries open by repeating the headline: each actor in it would count twice."""
     docs = pd.DataFrame({
-        "doc_id": ["a", "b", "c", "d"],
+        "doc_id": ["a", "b", "c", "d", "e"],
         "raw_text": [
             "Russia shelled Kharkiv overnight\n18.02.22 15:34 - Russia shelled Kharkiv overnight. Three died.",
             "Russia shelled Kharkiv overnight.\nRussia shelled Kharkiv overnight",          # the whole line
             "NATO ministers met today\nNATO ministers met today in Brussels, Stoltenberg said.",   # mid-sentence
-            "Kyiv is calm\nKyiv is calm. Shops opened."]})                                  # under 4 words
+            "Kyiv is calm\nKyiv is calm. Shops opened.",                                     # under 4 words
+            'Russia took "Azovstal" steel works\nRussia took Azovstal steel works . It said so.']})   # other quotes
     out, removed = clean_documents(docs, strip_patterns=(r"^\d\d\.\d\d\.\d\d \d\d:\d\d - ",))
     assert list(out["text"]) == ["Russia shelled Kharkiv overnight\nThree died.", "Russia shelled Kharkiv overnight.",
-                                 docs["raw_text"][2], docs["raw_text"][3]]
+                                 docs["raw_text"][2], docs["raw_text"][3], 'Russia took "Azovstal" steel works\nIt said so.']
     rep = removed[removed["reason"] == "repeated_line"]
     assert list(zip(rep["doc_id"], rep["line_no"], rep["line"])) == [
-        ("a", 2, "Russia shelled Kharkiv overnight."), ("b", 2, "Russia shelled Kharkiv overnight")]
+        ("a", 2, "Russia shelled Kharkiv overnight."), ("b", 2, "Russia shelled Kharkiv overnight"),
+        ("e", 2, "Russia took Azovstal steel works .")]
     segs = segment_documents(out)
     assert segs[(segs["doc_id"] == "a") & (segs["unit"] == "sentence")]["text"].tolist() == [
         "Russia shelled Kharkiv overnight", "Three died."]
