@@ -114,14 +114,15 @@ def distill_model2vec(out: Path | None = None, pca_dims: int = 256) -> Path:
 def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: int = 131_072,
                         max_batch_size: int = 4096, progress: bool = False,
                         fixed_tokens: int | None = None) -> np.ndarray:
-    """MiniLM sentence vectors, batch-independent: what the Embedder runs on CPU and GPU alike.
+    """MiniLM sentence vectors from unpadded same-length batches: what the Embedder runs on CPU and GPU.
 
     Every text is tokenised in one call (the Rust tokenizer), then texts of the same token length are
     batched together (:func:`analysis.accel.length_batches`: at most ``max_batch_size`` texts and
     ``max_batch_tokens`` tokens), so no batch is padded. With ``fixed_tokens`` (what the Embedder gives
     on the CPU) every batch of one token length has the same rows, ``ceil(fixed_tokens / length)``, a
     short one filled up with copies: a text's vector then depends on the text alone, not on the corpus
-    around it. The mean pooling and normalisation of the model's own modules
+    around it. Without it (the GPU's large batches) a batch's row count still varies, so nothing is
+    claimed there. The mean pooling and normalisation of the model's own modules
     (Transformer, mean Pooling, Normalize) run on the device; vectors come back to the host once. On a
     GPU, inputs travel in pinned memory without blocking. The model runs in whatever dtype it was given
     (``half()`` on the GPU). The vectors are those of ``SentenceTransformer.encode`` to float rounding
