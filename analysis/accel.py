@@ -30,13 +30,24 @@ from analysis.errors import ParameterError
 
 __all__ = ["cuda_available", "cpu_has_bf16", "resolve_device", "resolve_precision", "resolve", "autocast",
            "store_linear_weights", "length_batches", "CPU_PRODUCT_TOKENS", "fixed_rows", "fill_rows",
-           "id_batch"]
+           "id_batch", "CPU_MAX_ROWS", "one_thread", "cpu_processes", "map_single_threaded", "PROCESS_MIN_TOKENS"]
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
 # Token rows of every MiniLM matrix product on the CPU: each batch holds ceil(1024 / length) texts of
 # one token length, so a product's shape depends on the token length alone; see :func:`length_batches`.
+# On one thread per product (map_single_threaded), 512 was no faster on the 17,703 sentences of 10k
+# RUWA documents (17.2-17.5 s against 17.5-17.7 s) and 2,048 was slower.
 CPU_PRODUCT_TOKENS = 1024
+# ... and at most 32 texts: short texts (single words for the topic terms' vectors, 3-6 tokens) would
+# otherwise fill a call of a few words up to 1,024 token rows. With the cap the topic stage's 46 word
+# calls took 1.8 s instead of 3.6 s, and the sentence pass was no slower (15.3-15.7 s either way).
+CPU_MAX_ROWS = 32
+
+# Below this many tokens a MiniLM pass runs in this process, on one thread. Two forked workers were
+# already 1.6x faster at 1,000 tokens (0.40 s against 0.64 s); the seeds' sentences (about 3,500
+# tokens) stay in the notebook's kernel.
+PROCESS_MIN_TOKENS = 4_096
 
 
 def cuda_available() -> bool:
@@ -137,10 +148,11 @@ def length_batches(lengths, max_batch_size: int, max_batch_tokens: int | None = 
     short one with copies (:func:`fill_rows`): then a product's shape, and a text's result, depend on
     the text alone, on any CPU. The targeted classifier uses a fixed ``batch_size`` rows; the MiniLM
     encoder on the CPU ``fixed_tokens`` (:data:`CPU_PRODUCT_TOKENS`): ``ceil(fixed_tokens / length)``
-    rows, so short texts go many at a time and long ones few, every product about 1,024 token rows.
+    rows (at most :data:`CPU_MAX_ROWS`), so short texts go many at a time and long ones few, every
+    product about 1,024 token rows.
 
     Batches hold at most ``max_batch_size`` sequences and, when given, ``max_batch_tokens`` tokens; with
-    ``fixed_tokens`` every batch of a length holds up to ``ceil(fixed_tokens / length)`` sequences,
+    ``fixed_tokens`` every batch of a length holds up to :func:`fixed_rows` sequences,
     whatever the other two say. The order is fixed (by length, then position).
 
     Example:
@@ -164,8 +176,11 @@ def length_batches(lengths, max_batch_size: int, max_batch_tokens: int | None = 
 
 
 def fixed_rows(width: int, fixed_tokens: int) -> int:
-    """Rows of every batch of sequences ``width`` tokens long: ``ceil(fixed_tokens / width)``."""
-    return -(-fixed_tokens // max(int(width), 1))
+    """Rows of every batch of sequences ``width`` tokens long: ``ceil(fixed_tokens / width)``, capped.
+
+    The cap is :data:`CPU_MAX_ROWS`, so a call of a few short words is not filled up to 1,024 rows.
+    """
+    return min(-(-fixed_tokens // max(int(width), 1)), CPU_MAX_ROWS)
 
 
 def fill_rows(idx: np.ndarray, rows: int) -> np.ndarray:
@@ -183,3 +198,92 @@ def id_batch(ids: list[list[int]], rows: np.ndarray, device: str = "cpu"):
     import torch
 
     return torch.tensor([ids[j] for j in rows], dtype=torch.int64, device=device)
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """PyTorch on one thread inside the block (the thread count it had is restored after)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def cpu_processes(n_tokens: int) -> int:
+    """Single-threaded worker processes for a CPU pass over ``n_tokens`` tokens.
+
+    As many as PyTorch has threads (one per core unless ``OMP_NUM_THREADS`` or
+    ``torch.set_num_threads`` say otherwise), 1 below :data:`PROCESS_MIN_TOKENS`, and 1 where
+    this process cannot fork workers (not Linux, or already a daemonic worker: a Dask worker, a pool).
+    """
+    import multiprocessing as mp
+    import sys
+
+    import torch
+
+    if n_tokens < PROCESS_MIN_TOKENS or not sys.platform.startswith("linux") or mp.current_process().daemon:
+        return 1
+    return max(1, torch.get_num_threads())
+
+
+_TASK = None
+
+
+def _run_task(i: int):
+    return i, _TASK(i)
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def map_single_threaded(task, n_tasks: int, processes: int, done=None) -> list:
+    """``[task(0), ..., task(n_tasks - 1)]``, every call on one thread, in ``processes`` processes.
+
+    Why one thread: with two threads a product is split between them, and the math library chooses
+    its kernels, and the order of its sums, by the number of threads too. A targeted-model probability
+    moved by up to 0.0055 between one and two threads (66 of 6,000 RUWA mentions, all of 14 or 15
+    tokens), so a table depended on the machine's core count. On one thread a result depends on the
+    input alone, and single-threaded processes also use the cores better than one process with several
+    threads. On 2 AMX cores, 10k RUWA documents: the targeted model scored 26,396 mentions in 29.6 s
+    instead of 36.3 s (1.23x); MiniLM encoded 17,703 sentences in 17.5 s instead of 20.2 s (1.16x).
+
+    Workers are forked, so ``task`` (a closure over the loaded model and the tokenised texts) is not
+    pickled, and tasks are handed out one at a time (give the largest first). ``done(i)`` is called in
+    this process as each result arrives. With ``processes`` 1 the tasks run here, on one thread.
+    """
+    global _TASK
+    out: list = [None] * n_tasks
+    if processes <= 1 or n_tasks <= 1:
+        with one_thread():
+            for i in range(n_tasks):
+                out[i] = task(i)
+                if done:
+                    done(i)
+        return out
+    import multiprocessing as mp
+    import os
+
+    _TASK = task
+    # the parent's tokenizers ran in parallel: say so explicitly, or each forked worker prints a warning
+    env = os.environ.get("TOKENIZERS_PARALLELISM")
+    os.environ["TOKENIZERS_PARALLELISM"] = "true"
+    try:
+        with mp.get_context("fork").Pool(min(processes, n_tasks), initializer=_worker_init) as pool:
+            for i, res in pool.imap_unordered(_run_task, range(n_tasks)):
+                out[i] = res
+                if done:
+                    done(i)
+    finally:
+        _TASK = None
+        if env is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = env
+    return out

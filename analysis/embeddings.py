@@ -119,7 +119,7 @@ def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: 
     Every text is tokenised in one call (the Rust tokenizer), then texts of the same token length are
     batched together (:func:`analysis.accel.length_batches`: at most ``max_batch_size`` texts and
     ``max_batch_tokens`` tokens), so no batch is padded. With ``fixed_tokens`` (what the Embedder gives
-    on the CPU) every batch of one token length has the same rows, ``ceil(fixed_tokens / length)``, a
+    on the CPU) every batch of one token length has the same rows, :func:`analysis.accel.fixed_rows`, a
     short one filled up with copies: a text's vector then depends on the text alone, not on the corpus
     around it. Without it (the GPU's large batches) a batch's row count still varies, so nothing is
     claimed there. The mean pooling and normalisation of the model's own modules
@@ -147,22 +147,37 @@ def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: 
     batches = accel.length_batches(lengths, max_batch_size, max_batch_tokens, longest_first=True,
                                    fixed_tokens=fixed_tokens)
     bar = tqdm(total=len(texts), desc="Encoding", unit="text", disable=not progress)
-    with torch.inference_mode():
-        for idx in batches:
-            # with fixed_tokens a short batch is filled up with copies of its first text: one shape per
-            # token length, so a text's vector does not depend on how many texts share its length
-            rows = accel.fixed_rows(lengths[idx[0]], fixed_tokens) if fixed_tokens else len(idx)
-            input_ids = accel.id_batch(ids, accel.fill_rows(idx, rows))
-            mask = torch.ones_like(input_ids)
-            if pin:
-                input_ids, mask = input_ids.pin_memory(), mask.pin_memory()
-            input_ids = input_ids.to(device, non_blocking=True)
-            mask = mask.to(device, non_blocking=True)
+    normalize = len(names) > 2 and names[2] == "Normalize"
+
+    def pooled(b: int):
+        idx = batches[b]
+        # with fixed_tokens a short batch is filled up with copies of its first text: one shape per
+        # token length, so a text's vector does not depend on how many texts share its length
+        rows = accel.fixed_rows(lengths[idx[0]], fixed_tokens) if fixed_tokens else len(idx)
+        input_ids = accel.id_batch(ids, accel.fill_rows(idx, rows))
+        mask = torch.ones_like(input_ids)
+        if pin:
+            input_ids, mask = input_ids.pin_memory(), mask.pin_memory()
+        input_ids = input_ids.to(device, non_blocking=True)
+        mask = mask.to(device, non_blocking=True)
+        with torch.inference_mode():
             h = transformer(input_ids=input_ids, attention_mask=mask).last_hidden_state.float()   # pool in float32
-            pooled = h.mean(1)
-            if len(names) > 2 and names[2] == "Normalize":
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-            out[torch.from_numpy(idx).to(device)] = pooled[:len(idx)]
+            vec = h.mean(1)
+            if normalize:
+                vec = torch.nn.functional.normalize(vec, p=2, dim=1)
+        return vec[:len(idx)]
+
+    if device == "cpu" and fixed_tokens:
+        # one thread per product, in as many processes as there are cores: a vector depends on its text
+        # alone, not on the core count (accel.map_single_threaded)
+        n_tokens = int(sum(accel.fixed_rows(lengths[b[0]], fixed_tokens) * lengths[b[0]] for b in batches))
+        vecs = accel.map_single_threaded(lambda b: pooled(b).numpy(), len(batches), accel.cpu_processes(n_tokens),
+                                         done=lambda b: bar.update(len(batches[b])))
+        for idx, v in zip(batches, vecs):
+            out[torch.from_numpy(idx)] = torch.from_numpy(v)
+    else:
+        for b, idx in enumerate(batches):
+            out[torch.from_numpy(idx).to(device)] = pooled(b)
             bar.update(len(idx))
     bar.close()
     return out.cpu().numpy()
@@ -308,7 +323,7 @@ class Embedder:
             # float16 on a GPU: the weights themselves are half (above); otherwise autocast
             with accel.autocast(dev, "float32" if self.precision_ == "float16" else self.precision_):
                 # the GPU takes its large default batches; the CPU one shape per token length, every
-                # product about 1,024 token rows (batch-independent vectors, see accel.length_batches)
+                # product about 1,024 token rows, each on one thread (vectors independent of batch and core count)
                 sizes = {} if dev == "cuda" else {"fixed_tokens": accel.CPU_PRODUCT_TOKENS}
                 vecs = encode_pretokenized(model, texts, dev, progress=self.show_progress_bar, **sizes)
         else:
@@ -361,8 +376,9 @@ class Embedder:
         if self._store is None:
             # vectors of one precision never answer for another: same corpus, same vectors, cache or not
             suffix = "" if self.precision_ == "float32" else f"-{self.precision_}"
-            # "-fixed1024": vectors from batches of one shape per token length (encode_pretokenized);
-            # shards written before, whose values could depend on their batch, are left unused
-            suffix += "-fixed1024" if self.model == "minilm" else ""
+            # "-1thread1024": vectors from batches of one shape per token length (encode_pretokenized),
+            # each product on one thread; shards written otherwise (their values could depend on the
+            # batch or the core count) are left unused
+            suffix += "-1thread1024" if self.model == "minilm" else ""
             self._store = EmbeddingCache(config.cache_dir() / "embeddings" / (self.model_hash[:16] + suffix))
         return self._store

@@ -209,16 +209,32 @@ class TargetedClassifier:
         ids = self.tokenizer(list(texts), truncation=True, max_length=self.cfg.max_length, padding=False,
                              return_attention_mask=False, return_token_type_ids=False)["input_ids"]
         dev = next(self.module.parameters()).device
-        with torch.inference_mode(), accel.autocast(dev.type, precision):
-            for idx in accel.length_batches([len(x) for x in ids], batch_size):
-                # Every call has exactly ``batch_size`` rows (a short batch is filled up with copies of
-                # its first row): the math libraries pick their kernels, and with them the order of the
-                # sums, by the shape of the product, and on some CPUs (AMX Xeons) a row came out
-                # differently in a batch of 2 than in a batch of 5. With one shape per token length, a
-                # mention's probabilities depend only on its text.
-                input_ids = accel.id_batch(ids, accel.fill_rows(idx, max(batch_size, 2)), dev)
+        batches = accel.length_batches([len(x) for x in ids], batch_size)
+        rows = max(batch_size, 2)
+
+        def proba(b: int) -> np.ndarray:
+            # Every call has exactly ``rows`` rows (a short batch is filled up with copies of its first
+            # row): the math libraries pick their kernels, and with them the order of the sums, by the
+            # shape of the product, and on some CPUs (AMX Xeons) a row came out differently in a batch
+            # of 2 than in a batch of 5. With one shape per token length, a mention's probabilities
+            # depend only on its text.
+            idx = batches[b]
+            with torch.inference_mode(), accel.autocast(dev.type, precision):
+                input_ids = accel.id_batch(ids, accel.fill_rows(idx, rows), dev)
                 logits = self.module(input_ids, torch.ones_like(input_ids))
-                out[idx] = torch.softmax(logits.float(), -1).cpu().numpy()[:len(idx)]
+                return torch.softmax(logits.float(), -1).cpu().numpy()[:len(idx)]
+
+        if dev.type == "cpu":
+            # one thread per product, one process per core: the same numbers on any core count
+            # (accel.map_single_threaded); the largest batches go first
+            order = sorted(range(len(batches)), key=lambda b: -len(ids[batches[b][0]]))
+            n_tokens = sum(rows * len(ids[b[0]]) for b in batches)
+            res = accel.map_single_threaded(lambda i: proba(order[i]), len(order), accel.cpu_processes(n_tokens))
+            for b, p in zip(order, res):
+                out[batches[b]] = p
+        else:
+            for b, idx in enumerate(batches):
+                out[idx] = proba(b)
         return out
 
     def merge(self) -> TargetedClassifier:

@@ -16,6 +16,9 @@ import time
 def main(texts_file: str) -> None:
     texts = json.load(open(texts_file))
     out: dict = {"n": len(texts)}
+    from bench.memory import TreeRss
+
+    mem = TreeRss().__enter__()        # this process and its workers (spaCy, MiniLM)
     t = time.perf_counter()
     from sentence_transformers import SentenceTransformer
 
@@ -61,6 +64,8 @@ def main(texts_file: str) -> None:
     out["vader_s"] = time.perf_counter() - t0
     out["total_s"] = time.perf_counter() - t
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    mem.__exit__()
+    out["peak_tree_rss_mb"] = mem.peak_mb
     print(json.dumps(out))
 
 

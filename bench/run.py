@@ -74,7 +74,7 @@ def texts_for(params: str, n: int) -> Path:
 
 
 def table(results: list[dict]) -> str:
-    rows = [("size", "variant", "stage", "wall s", "units/s", "tokens/s", "peak RSS MB")]
+    rows = [("size", "variant", "stage", "wall s", "units/s", "tokens/s", "peak RSS MB (with workers)")]
     for r in results:
         for stage, units in (("corpus", "documents"), ("embed", "embed_units"), ("topics", "embed_units"),
                              ("actors", "documents"), ("spacy", "n"), ("sentiment", "documents"), ("vader", "n"),
@@ -85,7 +85,7 @@ def table(results: list[dict]) -> str:
             n = r.get(units, r.get("n"))
             tok = f"{r['embed_tokens'] / s:,.0f}" if stage == "embed" and "embed_tokens" in r else ""
             rows.append((str(r["n"]), r["variant"], stage, f"{s:.1f}", f"{n / s:,.0f}" if s else "", tok,
-                         f"{r['peak_rss_mb']:.0f}" if stage == "total" else ""))
+                         f"{r.get('peak_tree_rss_mb', r['peak_rss_mb']):.0f}" if stage == "total" else ""))
     w = [max(len(x[i]) for x in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.rjust(w[i]) for i, c in enumerate(row)) for row in rows)
 

@@ -54,6 +54,9 @@ def main(params_file: str, n: int, variant: str) -> None:
 
     out: dict = {"n": n, "model": P.embeddings.model, "targeted_method": P.sentiment.targeted_method,
                  "precision": accel.resolve(P.embeddings.device, P.embeddings.precision)[1]}
+    from bench.memory import TreeRss
+
+    mem = TreeRss().__enter__()        # this process and its workers (spaCy, MiniLM)
     t = time.perf_counter()
     corpus = build_corpus(P, embed=False)    # embedding is timed on its own below
     out["corpus_s"] = time.perf_counter() - t
@@ -90,6 +93,8 @@ def main(params_file: str, n: int, variant: str) -> None:
     out["targets_scored"] = len(sentiment.targets)
     out["total_s"] = time.perf_counter() - t
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    mem.__exit__()
+    out["peak_tree_rss_mb"] = mem.peak_mb
     if P.embeddings.model == "minilm":                 # after the total: not part of the pipeline's time
         out.update(raw_encode(texts[:RAW_SAMPLE], P))
     print(json.dumps(out))

@@ -64,6 +64,36 @@ def test_a_mentions_score_does_not_depend_on_the_other_mentions(precision):
     assert np.array_equal(pair[-1:], alone)
 
 
+def test_a_mentions_score_does_not_depend_on_threads_or_processes(monkeypatch):
+    """Every product on one thread, in this process or in two workers: the same probabilities, bit for bit.
+
+    With two threads sharing each product (the previous code), 37 of these 480 mentions came out
+    differently than on one thread on a 2-core AMX Xeon (up to 0.0055 on RUWA): a table depended
+    on the machine's core count.
+    """
+    import torch
+
+    from analysis import accel
+
+    words = ["NATO", "talks", "Kyiv", "the", "EU", "troops", "grain", "gas", "Moscow", "sanctions", "ports",
+             "Russia", "shelled", "welcomed", "and", "of"]
+    texts = [mark_target("Russia " + " ".join(words[(i * 5 + k * 3 + k * k) % 16] for k in range(w)) + f" {i}.", 0, 6)
+             for w in range(6, 16) for i in range(48)]
+    clf = TargetedClassifier.load().merge()
+    precision = accel.resolve("cpu")[1]
+    accel.store_linear_weights(clf.module, precision)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        monkeypatch.setattr(accel, "cpu_processes", lambda n: 1)
+        here = clf.predict_proba(texts, 32, precision)
+        monkeypatch.setattr(accel, "cpu_processes", lambda n: 2)
+        pooled = clf.predict_proba(texts, 32, precision)
+    finally:
+        torch.set_num_threads(before)
+    assert np.array_equal(here, pooled)
+
+
 def test_lexicon_baseline_stays_a_choice():
     s = "Russia shelled the city and killed civilians, while Ukraine welcomed the generous help."
     out = score_targets([s, s], [(0, 6), (51, 58)], method="clause")

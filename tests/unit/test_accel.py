@@ -86,5 +86,44 @@ def test_length_batches_group_by_length_and_give_each_length_one_shape():
     got = [b.tolist() for b in accel.length_batches(lengths * 2, 2, fixed_tokens=12)]
     assert got == [[0, 2, 3, 6], [8, 9], [1, 4, 7], [10], [5], [11]]
     assert [accel.fixed_rows(w, 12) for w in (3, 5, 100)] == [4, 3, 1]
+    assert accel.fixed_rows(3, 1024) == accel.CPU_MAX_ROWS           # a few words are not filled to 1,024 rows
     assert accel.fill_rows(np.array([8, 9]), 4).tolist() == [8, 9, 8, 8]
     assert accel.fill_rows(np.array([8, 9]), 1).tolist() == [8, 9]
+
+
+def _square_threads_pid(i: int):
+    import os
+
+    import torch
+
+    return i * i, torch.get_num_threads(), os.getpid()
+
+
+def test_single_threaded_map_keeps_task_order_and_one_thread_here_and_in_workers():
+    import os
+
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        here = accel.map_single_threaded(_square_threads_pid, 7, 1)
+        assert torch.get_num_threads() == 2                       # restored after the in-process run
+        seen = []
+        pooled = accel.map_single_threaded(_square_threads_pid, 7, 2, done=seen.append)
+    finally:
+        torch.set_num_threads(before)
+    assert [r[:2] for r in here] == [r[:2] for r in pooled] == [(i * i, 1) for i in range(7)]
+    assert {r[2] for r in here} == {os.getpid()}
+    assert os.getpid() not in {r[2] for r in pooled}              # the pool really ran them elsewhere
+    assert sorted(seen) == list(range(7))
+
+
+def test_small_passes_stay_in_this_process_and_large_ones_use_every_thread(monkeypatch):
+    import sys
+
+    import torch
+
+    assert accel.cpu_processes(accel.PROCESS_MIN_TOKENS - 1) == 1
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    assert accel.cpu_processes(accel.PROCESS_MIN_TOKENS) == (3 if sys.platform.startswith("linux") else 1)

@@ -118,3 +118,24 @@ def test_a_texts_vector_does_not_depend_on_how_many_texts_share_its_length(preci
                        precision=precision)
         seen.append(enc.encode(same[:n] + [probe])[-1])
     assert all(np.array_equal(seen[0], v) for v in seen[1:])
+
+
+def test_vectors_are_the_same_in_worker_processes_and_here(monkeypatch):
+    """The CPU encoder's batches give the same vectors, in the same rows, on two workers as in this process."""
+    import torch
+
+    from analysis import accel
+
+    texts = [f"Sentence {i} about the EU, {'and NATO ' * (i % 23)}sanctions." for i in range(160)]
+    enc = Embedder("minilm", device="cpu", cache=False, show_progress_bar=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        monkeypatch.setattr(accel, "cpu_processes", lambda n: 1)
+        here = enc.encode(texts)
+        monkeypatch.setattr(accel, "cpu_processes", lambda n: 2)
+        pooled = enc.encode(texts)
+    finally:
+        torch.set_num_threads(before)
+    assert np.array_equal(here, pooled)
+    assert np.array_equal(enc.encode(texts[7:8])[0], here[7])
