@@ -15,8 +15,9 @@ way for both.
   predictions unchanged;
 - ``float32`` elsewhere (a CPU without bfloat16 would emulate it, slower than float32).
 
-Results are deterministic for a given machine and resolved precision; the resolved precision is in
-the run's stage summaries, and cached embeddings are kept apart per precision.
+Results are deterministic for a given kind of CPU and resolved precision, whatever its core count
+(every MiniLM product on the CPU runs on one thread: :func:`map_single_threaded`); the resolved
+precision is in the run's stage summaries, and cached embeddings are kept apart per precision.
 """
 
 from __future__ import annotations
@@ -257,6 +258,10 @@ def map_single_threaded(task, n_tasks: int, processes: int, done=None) -> list:
     Workers are forked, so ``task`` (a closure over the loaded model and the tokenised texts) is not
     pickled, and tasks are handed out one at a time (give the largest first). ``done(i)`` is called in
     this process as each result arrives. With ``processes`` 1 the tasks run here, on one thread.
+
+    Raises:
+        ModelError: a worker process died (killed for lack of memory, most likely); the message says
+            how to run in one process instead. An exception inside ``task`` is raised as it is.
     """
     global _TASK
     out: list = [None] * n_tasks
@@ -267,6 +272,41 @@ def map_single_threaded(task, n_tasks: int, processes: int, done=None) -> list:
                 if done:
                     done(i)
         return out
+    import multiprocessing as mp
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    from analysis.errors import ModelError
+
+    _TASK = task
+    # the parent's tokenizers ran in parallel: say so explicitly, or each forked worker prints a warning
+    env = os.environ.get("TOKENIZERS_PARALLELISM")
+    os.environ["TOKENIZERS_PARALLELISM"] = "true"
+    n_done = 0
+    # an executor, not multiprocessing.Pool: a worker killed by the kernel breaks it (and this call)
+    # instead of leaving the pool waiting for a result that never comes
+    pool = ProcessPoolExecutor(min(processes, n_tasks), mp_context=mp.get_context("fork"), initializer=_worker_init)
+    try:
+        futures = {pool.submit(_run_task, i): i for i in range(n_tasks)}
+        for f in as_completed(futures):
+            i, res = f.result()
+            out[i] = res
+            n_done += 1
+            if done:
+                done(i)
+    except BrokenProcessPool:
+        raise ModelError(f"a worker process died after {n_done} of {n_tasks} batches (most likely killed for "
+                         "lack of memory); run with OMP_NUM_THREADS=1 to compute in one process, or on a "
+                         "machine with more memory") from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        _TASK = None
+        if env is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = env
+    return out
     import multiprocessing as mp
     import os
 

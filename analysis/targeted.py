@@ -196,7 +196,9 @@ class TargetedClassifier:
 
         Texts are tokenised once and batched by exact token length (:func:`analysis.accel.length_batches`),
         so nothing is padded and a text's probabilities do not depend on the texts scored with it: a
-        Dask partition or a sub-corpus scores a mention exactly as the whole corpus does.
+        Dask partition or a sub-corpus scores a mention exactly as the whole corpus does. On the CPU
+        every product runs on one thread, in one forked process per core
+        (:func:`analysis.accel.map_single_threaded`), so they do not depend on the core count either.
         ``precision``: a resolved precision (:func:`analysis.accel.resolve_precision`); bfloat16 on a CPU
         that has it is about 1.6x faster with the same validation macro-F1.
         """

@@ -127,3 +127,18 @@ def test_small_passes_stay_in_this_process_and_large_ones_use_every_thread(monke
     assert accel.cpu_processes(accel.PROCESS_MIN_TOKENS - 1) == 1
     monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
     assert accel.cpu_processes(accel.PROCESS_MIN_TOKENS) == (3 if sys.platform.startswith("linux") else 1)
+
+
+def _dies_at_two(i: int) -> int:
+    import os
+
+    if i == 2:
+        os._exit(3)                     # as a worker killed for lack of memory would
+    return i
+
+
+def test_a_worker_that_dies_is_a_clear_error_not_a_hang():
+    from analysis.errors import ModelError
+
+    with pytest.raises(ModelError, match=r"worker process died after \d of 5 batches.*OMP_NUM_THREADS=1"):
+        accel.map_single_threaded(_dies_at_two, 5, 2)
