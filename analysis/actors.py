@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import config
-from analysis.errors import DictionaryError
+from analysis.errors import DictionaryError, ModelError
 from analysis.parallel import map_documents
 from analysis.params import read_yaml_mapping
 
@@ -266,8 +266,17 @@ class ActorExtractor:
         bounds = np.linspace(0, len(texts), n_chunks + 1).astype(int)
         chunks = [texts[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
         state = self if ctx.get_start_method() == "fork" else self.__getstate__()
-        with ctx.Pool(self.n_process, initializer=_init_worker, initargs=(state,)) as pool:
-            out = [ents for part in pool.imap(_chunk_entities, chunks) for ents in part]
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        # an executor, not multiprocessing.Pool: a worker killed by the kernel is an error here, not a
+        # pool waiting for ever for its result
+        try:
+            with ProcessPoolExecutor(self.n_process, mp_context=ctx, initializer=_init_worker, initargs=(state,)) as pool:
+                out = [ents for part in pool.map(_chunk_entities, chunks) for ents in part]
+        except BrokenProcessPool:
+            raise ModelError(f"a spaCy worker process died (most likely killed for lack of memory); set "
+                             f"compute.processes to fewer than {self.n_process}, or 1") from None
         return out
 
     def extract(self, documents: pd.DataFrame, segments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
