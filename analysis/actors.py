@@ -283,7 +283,7 @@ class ActorExtractor:
         """Return (mentions, ner_entities, ambiguous) with offsets into ``documents.text``."""
         paras = segments[segments["unit"] == "paragraph"]
         sents = segments[segments["unit"] == "sentence"]
-        sent_index = {d: (g["start"].to_numpy(), g["segment_id"].to_numpy()) for d, g in sents.groupby("doc_id")}
+        sent_index = _sentence_index(sents)
         forms = self.dictionary.forms
         mentions, ents, ambiguous = [], [], []
         for doc_id, p_start, found in zip(paras["doc_id"], paras["start"], self.entities(paras["text"].tolist())):
@@ -380,6 +380,22 @@ def _holder(role: dict, date: str) -> str | None:
         if (not h.get("from") or date >= str(h["from"])) and (not h.get("until") or date < str(h["until"])):
             return h["actor"]
     return None
+
+
+def _sentence_index(sents: pd.DataFrame) -> dict:
+    """Per document, its sentences' starts and ids in table order (one split, not a groupby per document).
+
+    Example:
+        >>> t = pd.DataFrame({"doc_id": ["b", "a", "b"], "start": [0, 0, 9], "segment_id": ["b:0", "a:0", "b:1"]})
+        >>> {d: v[1].tolist() for d, v in _sentence_index(t).items()}
+        {'a': ['a:0'], 'b': ['b:0', 'b:1']}
+    """
+    codes, docs = pd.factorize(sents["doc_id"], sort=True)
+    order = np.argsort(codes, kind="stable")
+    cuts = np.flatnonzero(np.diff(codes[order])) + 1
+    starts, ids = sents["start"].to_numpy()[order], sents["segment_id"].to_numpy()[order]
+    return {docs[codes[order[a]]]: (starts[a:b], ids[a:b])
+            for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(order)]) if b > a}
 
 
 def _sentence_of(index, doc_id: str, start: int) -> str:
