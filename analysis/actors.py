@@ -254,9 +254,8 @@ class ActorExtractor:
         documents, on one of the two cores the workers needed. Chunks come back in order, so the result
         is the single-process one.
         """
-        nlp = self._load()
         if self.n_process <= 1 or len(texts) < 2:
-            return [_doc_entities(d) for d in nlp.pipe(texts, batch_size=self.batch_size)]
+            return [_doc_entities(d) for d in self._load().pipe(texts, batch_size=self.batch_size)]
         import multiprocessing as mp
 
         methods = mp.get_all_start_methods()
@@ -265,7 +264,11 @@ class ActorExtractor:
         n_chunks = min(8 * self.n_process, len(texts))
         bounds = np.linspace(0, len(texts), n_chunks + 1).astype(int)
         chunks = [texts[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-        state = self if ctx.get_start_method() == "fork" else self.__getstate__()
+        if ctx.get_start_method() == "fork":
+            self._load()                    # loaded once here, inherited by every worker
+            state = self
+        else:
+            state = self.__getstate__()     # each worker loads its own; this process needs none
         from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
 
