@@ -47,6 +47,7 @@ __all__ = [
     "choose_unit",
     "build_units",
     "npmi_coherence",
+    "npmi_coherences",
     "topic_diversity",
     "sentence_topics",
     "topics_over_time",
@@ -461,9 +462,10 @@ class TopicModel:
                  if t != -1]
         ctf = [self.ctfidf_terms_[t] for t in self.topics_table_["topic"] if t != -1]
         kb = [self.keybert_terms_[t] for t in self.topics_table_["topic"] if t != -1]
-        rows = [("npmi", npmi_coherence(final, texts)), ("diversity", topic_diversity(final)),
-                ("npmi_ctfidf", npmi_coherence(ctf, texts)), ("diversity_ctfidf", topic_diversity(ctf)),
-                ("npmi_keybert_mmr", npmi_coherence(kb, texts)), ("diversity_keybert_mmr", topic_diversity(kb)),
+        npmi, npmi_ctf, npmi_kb = npmi_coherences([final, ctf, kb], texts)      # the texts are read once
+        rows = [("npmi", npmi), ("diversity", topic_diversity(final)),
+                ("npmi_ctfidf", npmi_ctf), ("diversity_ctfidf", topic_diversity(ctf)),
+                ("npmi_keybert_mmr", npmi_kb), ("diversity_keybert_mmr", topic_diversity(kb)),
                 ("outlier_share_before", self.outlier_share_before_),
                 ("outlier_share_after", self.outlier_share_after_),
                 ("n_topics", float(len(final))), ("units", float(len(self.units_)))]
@@ -568,36 +570,47 @@ def npmi_coherence(topics: list[list[str]], texts: list[str], top_n: int = 10) -
     Terms may be bigrams; they are matched with the same uni+bigram analyser as the topic model.
     A pair that never co-occurs scores -1. Topics with fewer than two terms are ignored.
     """
+    return npmi_coherences([topics], texts, top_n)[0]
+
+
+def npmi_coherences(term_sets: list[list[list[str]]], texts: list[str], top_n: int = 10) -> list[float]:
+    """:func:`npmi_coherence` of several sets of topics over the same texts, which are read once.
+
+    A term's column does not depend on the other terms asked for, so each set scores as it would alone.
+    """
     from sklearn.feature_extraction.text import CountVectorizer
 
-    vocab = sorted({w for t in topics for w in t[:top_n]})
+    vocab = sorted({w for topics in term_sets for t in topics for w in t[:top_n]})
     if not vocab or not texts:
-        return float("nan")
+        return [float("nan")] * len(term_sets)
     cv = CountVectorizer(vocabulary=vocab, ngram_range=(1, 2), lowercase=True,
                          token_pattern=_TERM_PATTERN)
     x = (cv.transform(texts) > 0).astype(np.float64).tocsc()
     n = x.shape[0]
     idx = {w: i for i, w in enumerate(vocab)}
-    scores = []
-    for t in topics:
-        words = [idx[w] for w in t[:top_n] if w in idx]
-        if len(words) < 2:
-            continue
-        sub = x[:, words]
-        co = (sub.T @ sub).toarray() / n
-        p = np.diag(co)
-        vals = []
-        for i in range(len(words)):
-            for j in range(i + 1, len(words)):
-                pij = co[i, j]
-                if pij <= 0 or p[i] <= 0 or p[j] <= 0:
-                    vals.append(-1.0)
-                elif pij >= 1:
-                    vals.append(1.0)
-                else:
-                    vals.append(math.log(pij / (p[i] * p[j])) / -math.log(pij))
-        scores.append(float(np.mean(vals)))
-    return float(np.mean(scores)) if scores else float("nan")
+    out = []
+    for topics in term_sets:
+        scores = []
+        for t in topics:
+            words = [idx[w] for w in t[:top_n] if w in idx]
+            if len(words) < 2:
+                continue
+            sub = x[:, words]
+            co = (sub.T @ sub).toarray() / n
+            p = np.diag(co)
+            vals = []
+            for i in range(len(words)):
+                for j in range(i + 1, len(words)):
+                    pij = co[i, j]
+                    if pij <= 0 or p[i] <= 0 or p[j] <= 0:
+                        vals.append(-1.0)
+                    elif pij >= 1:
+                        vals.append(1.0)
+                    else:
+                        vals.append(math.log(pij / (p[i] * p[j])) / -math.log(pij))
+            scores.append(float(np.mean(vals)))
+        out.append(float(np.mean(scores)) if scores else float("nan"))
+    return out
 
 
 def topic_diversity(topics: list[list[str]], top_n: int = 10) -> float:

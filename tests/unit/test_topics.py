@@ -29,3 +29,16 @@ def test_backend_gives_fitted_units_their_own_vectors_and_encodes_only_the_rest(
     assert got.tolist() == [[7.0, 7.0], [4.0, 1.0], [9.0, 9.0], [4.0, 1.0], [4.0, 1.0]]
     assert calls == [(["nato", "kyiv"], False)]
     assert _cached_backend(Enc(), known).embed(["Unit two."]).tolist() == [[7.0, 7.0]] and len(calls) == 1
+
+
+def test_npmi_of_several_term_sets_read_together_is_each_sets_own():
+    from analysis.topics import npmi_coherence, npmi_coherences
+
+    texts = ["nato summit in madrid", "russia shelled kharkiv", "nato and russia talks", "grain deal ports",
+             "kharkiv shelled again", "madrid summit ends", "grain ports reopen"]
+    a = [["nato", "summit", "madrid"], ["russia", "shelled", "kharkiv"]]
+    b = [["grain deal", "ports"], ["nato", "russia", "talks"], ["kharkiv"]]
+    got = npmi_coherences([a, b, []], texts)
+    assert got[:2] == [npmi_coherence(a, texts), npmi_coherence(b, texts)]
+    assert got[0] != got[1] and all(-1 <= v <= 1 for v in got[:2])
+    assert np.isnan(got[2])                                     # no topics, no score
