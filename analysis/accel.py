@@ -31,7 +31,8 @@ from analysis.errors import ParameterError
 
 __all__ = ["cuda_available", "cpu_has_bf16", "resolve_device", "resolve_precision", "resolve", "autocast",
            "store_linear_weights", "length_batches", "CPU_PRODUCT_TOKENS", "fixed_rows", "fill_rows",
-           "id_batch", "CPU_MAX_ROWS", "one_thread", "cpu_processes", "map_single_threaded", "PROCESS_MIN_TOKENS"]
+           "id_batch", "CPU_MAX_ROWS", "one_thread", "cpu_processes", "map_single_threaded", "run_batches",
+           "PROCESS_MIN_TOKENS"]
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
@@ -307,23 +308,20 @@ def map_single_threaded(task, n_tasks: int, processes: int, done=None) -> list:
         else:
             os.environ["TOKENIZERS_PARALLELISM"] = env
     return out
-    import multiprocessing as mp
-    import os
 
-    _TASK = task
-    # the parent's tokenizers ran in parallel: say so explicitly, or each forked worker prints a warning
-    env = os.environ.get("TOKENIZERS_PARALLELISM")
-    os.environ["TOKENIZERS_PARALLELISM"] = "true"
-    try:
-        with mp.get_context("fork").Pool(min(processes, n_tasks), initializer=_worker_init) as pool:
-            for i, res in pool.imap_unordered(_run_task, range(n_tasks)):
-                out[i] = res
-                if done:
-                    done(i)
-    finally:
-        _TASK = None
-        if env is None:
-            os.environ.pop("TOKENIZERS_PARALLELISM", None)
-        else:
-            os.environ["TOKENIZERS_PARALLELISM"] = env
+
+def run_batches(task, batch_tokens: list[int], single_threaded: bool, done=None) -> list:
+    """``[task(0), ..., task(n - 1)]`` for ``n`` batches of ``batch_tokens[i]`` token rows each.
+
+    ``single_threaded`` (the CPU): through :func:`map_single_threaded`, in :func:`cpu_processes` of
+    the total tokens, so a result depends on its input alone; ``task`` must return something that
+    pickles (NumPy arrays). Otherwise (a GPU) in this process, in order. ``done(i)`` as each arrives.
+    """
+    if single_threaded:
+        return map_single_threaded(task, len(batch_tokens), cpu_processes(sum(batch_tokens)), done)
+    out = []
+    for i in range(len(batch_tokens)):
+        out.append(task(i))
+        if done:
+            done(i)
     return out

@@ -395,10 +395,9 @@ def _sentence_index(sents: pd.DataFrame) -> dict:
     """
     codes, docs = pd.factorize(sents["doc_id"], sort=True)
     order = np.argsort(codes, kind="stable")
-    cuts = np.flatnonzero(np.diff(codes[order])) + 1
-    starts, ids = sents["start"].to_numpy()[order], sents["segment_id"].to_numpy()[order]
-    return {docs[codes[order[a]]]: (starts[a:b], ids[a:b])
-            for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(order)]) if b > a}
+    starts, ids = sents["start"].to_numpy(), sents["segment_id"].to_numpy()
+    groups = np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)
+    return {docs[codes[g[0]]]: (starts[g], ids[g]) for g in groups if len(g)}
 
 
 def _sentence_of(index, doc_id: str, start: int) -> str:

@@ -149,12 +149,14 @@ def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: 
     bar = tqdm(total=len(texts), desc="Encoding", unit="text", disable=not progress)
     normalize = len(names) > 2 and names[2] == "Normalize"
 
-    def pooled(b: int):
-        idx = batches[b]
+    def rows_of(idx: np.ndarray) -> int:
         # with fixed_tokens a short batch is filled up with copies of its first text: one shape per
         # token length, so a text's vector does not depend on how many texts share its length
-        rows = accel.fixed_rows(lengths[idx[0]], fixed_tokens) if fixed_tokens else len(idx)
-        input_ids = accel.id_batch(ids, accel.fill_rows(idx, rows))
+        return accel.fixed_rows(lengths[idx[0]], fixed_tokens) if fixed_tokens else len(idx)
+
+    def pooled(b: int):
+        idx = batches[b]
+        input_ids = accel.id_batch(ids, accel.fill_rows(idx, rows_of(idx)))
         mask = torch.ones_like(input_ids)
         if pin:
             input_ids, mask = input_ids.pin_memory(), mask.pin_memory()
@@ -165,20 +167,15 @@ def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: 
             vec = h.mean(1)
             if normalize:
                 vec = torch.nn.functional.normalize(vec, p=2, dim=1)
-        return vec[:len(idx)]
+        return vec[:len(idx)].numpy() if single else vec[:len(idx)]
 
-    if device == "cpu" and fixed_tokens:
-        # one thread per product, in as many processes as there are cores: a vector depends on its text
-        # alone, not on the core count (accel.map_single_threaded)
-        n_tokens = int(sum(accel.fixed_rows(lengths[b[0]], fixed_tokens) * lengths[b[0]] for b in batches))
-        vecs = accel.map_single_threaded(lambda b: pooled(b).numpy(), len(batches), accel.cpu_processes(n_tokens),
-                                         done=lambda b: bar.update(len(batches[b])))
-        for idx, v in zip(batches, vecs):
-            out[torch.from_numpy(idx)] = torch.from_numpy(v)
-    else:
-        for b, idx in enumerate(batches):
-            out[torch.from_numpy(idx).to(device)] = pooled(b)
-            bar.update(len(idx))
+    # on the CPU one thread per product, in as many processes as there are cores: a vector depends on
+    # its text alone, not on the core count (accel.map_single_threaded)
+    single = device == "cpu" and bool(fixed_tokens)
+    tokens = [rows_of(b) * int(lengths[b[0]]) for b in batches]
+    vecs = accel.run_batches(pooled, tokens, single, done=lambda b: bar.update(len(batches[b])))
+    for idx, v in zip(batches, vecs):
+        out[torch.from_numpy(idx).to(device)] = torch.as_tensor(v, device=device)
     bar.close()
     return out.cpu().numpy()
 

@@ -211,7 +211,8 @@ class TargetedClassifier:
         ids = self.tokenizer(list(texts), truncation=True, max_length=self.cfg.max_length, padding=False,
                              return_attention_mask=False, return_token_type_ids=False)["input_ids"]
         dev = next(self.module.parameters()).device
-        batches = accel.length_batches([len(x) for x in ids], batch_size)
+        # the longest first: on the CPU the workers then finish together
+        batches = accel.length_batches([len(x) for x in ids], batch_size, longest_first=True)
         rows = max(batch_size, 2)
 
         def proba(b: int) -> np.ndarray:
@@ -226,17 +227,11 @@ class TargetedClassifier:
                 logits = self.module(input_ids, torch.ones_like(input_ids))
                 return torch.softmax(logits.float(), -1).cpu().numpy()[:len(idx)]
 
-        if dev.type == "cpu":
-            # one thread per product, one process per core: the same numbers on any core count
-            # (accel.map_single_threaded); the largest batches go first
-            order = sorted(range(len(batches)), key=lambda b: -len(ids[batches[b][0]]))
-            n_tokens = sum(rows * len(ids[b[0]]) for b in batches)
-            res = accel.map_single_threaded(lambda i: proba(order[i]), len(order), accel.cpu_processes(n_tokens))
-            for b, p in zip(order, res):
-                out[batches[b]] = p
-        else:
-            for b, idx in enumerate(batches):
-                out[idx] = proba(b)
+        # on the CPU one thread per product, one process per core: the same numbers on any core count
+        # (accel.map_single_threaded)
+        res = accel.run_batches(proba, [rows * len(ids[b[0]]) for b in batches], dev.type == "cpu")
+        for idx, p in zip(batches, res):
+            out[idx] = p
         return out
 
     def merge(self) -> TargetedClassifier:

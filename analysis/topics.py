@@ -134,11 +134,11 @@ def _cached_backend(embedder, known: dict[str, np.ndarray] | None = None):
 
         def embed(self, documents, verbose: bool = False) -> np.ndarray:
             documents = list(documents)
+            if not documents:
+                return self.enc.encode([], persist=False)
             todo = [d for d in dict.fromkeys(documents) if d not in known]
             # words and other texts: many small calls, kept in memory, not on disk
             new = dict(zip(todo, self.enc.encode(todo, persist=False))) if todo else {}
-            if not documents:
-                return self.enc.encode([], persist=False)
             return np.stack([known[d] if d in known else new[d] for d in documents]).astype(np.float32)
 
     return _CachedBackend(embedder)
@@ -586,31 +586,30 @@ def npmi_coherences(term_sets: list[list[list[str]]], texts: list[str], top_n: i
     cv = CountVectorizer(vocabulary=vocab, ngram_range=(1, 2), lowercase=True,
                          token_pattern=_TERM_PATTERN)
     x = (cv.transform(texts) > 0).astype(np.float64).tocsc()
-    n = x.shape[0]
     idx = {w: i for i, w in enumerate(vocab)}
     out = []
     for topics in term_sets:
-        scores = []
-        for t in topics:
-            words = [idx[w] for w in t[:top_n] if w in idx]
-            if len(words) < 2:
-                continue
-            sub = x[:, words]
-            co = (sub.T @ sub).toarray() / n
-            p = np.diag(co)
-            vals = []
-            for i in range(len(words)):
-                for j in range(i + 1, len(words)):
-                    pij = co[i, j]
-                    if pij <= 0 or p[i] <= 0 or p[j] <= 0:
-                        vals.append(-1.0)
-                    elif pij >= 1:
-                        vals.append(1.0)
-                    else:
-                        vals.append(math.log(pij / (p[i] * p[j])) / -math.log(pij))
-            scores.append(float(np.mean(vals)))
+        scores = [_topic_npmi(x[:, words]) for t in topics
+                  if len(words := [idx[w] for w in t[:top_n] if w in idx]) >= 2]
         out.append(float(np.mean(scores)) if scores else float("nan"))
     return out
+
+
+def _topic_npmi(sub) -> float:
+    """Mean NPMI over the term pairs of one topic, from its binary text x term matrix ``sub``."""
+    co = (sub.T @ sub).toarray() / sub.shape[0]
+    p = np.diag(co)
+    vals = []
+    for i in range(len(p)):
+        for j in range(i + 1, len(p)):
+            pij = co[i, j]
+            if pij <= 0 or p[i] <= 0 or p[j] <= 0:
+                vals.append(-1.0)
+            elif pij >= 1:
+                vals.append(1.0)
+            else:
+                vals.append(math.log(pij / (p[i] * p[j])) / -math.log(pij))
+    return float(np.mean(vals))
 
 
 def topic_diversity(topics: list[list[str]], top_n: int = 10) -> float:
