@@ -109,6 +109,9 @@ class TopicParams(_Frozen):
         "in keybert_terms), or from KeyBERTInspired + MMR")
     mmr_diversity: float = Field(0.3, ge=0, le=1)
     reduce_outliers: bool = True
+    terms_from: Literal["clusters", "assigned"] = Field(
+        "clusters", description="topic terms from HDBSCAN's clusters (before outliers are reassigned), or from "
+        "every unit assigned to the topic after reassignment")
     small_corpus_max_units: int = Field(60, ge=3, description="below this, KMeans instead of UMAP+HDBSCAN")
     top_n_words: int = Field(10, ge=3, le=50)
     ngram_max: int = Field(1, ge=1, le=3, description="longest n-gram of topic terms (1 words, 2 + bigrams)")

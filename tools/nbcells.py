@@ -50,6 +50,7 @@ min_cluster_size = None  # int: HDBSCAN minimum cluster size; None: derived from
 nr_topics = None  # int | "auto": merge topics down to this number; None: keep
 representation = None  # str: ctfidf (topic terms from c-TF-IDF) | keybert_mmr (from KeyBERTInspired + MMR)
 reduce_outliers = None  # bool: reassign outliers to their nearest topic
+terms_from = None  # str: clusters (terms from HDBSCAN's clusters) | assigned (from every unit after reassignment)
 seed = None  # int: random_state of UMAP, KMeans, KeyBERTInspired
 ''', ["parameters"]),
     ("code", '''from IPython.display import Image, display
@@ -58,7 +59,7 @@ from analysis import plots, runner, topics
 
 P, run = runner.notebook_setup(params_file, run_dir, topics=dict(
     unit=unit, n_neighbors=n_neighbors, min_cluster_size=min_cluster_size, nr_topics=nr_topics,
-    representation=representation, reduce_outliers=reduce_outliers))
+    representation=representation, reduce_outliers=reduce_outliers, terms_from=terms_from))
 P = P.with_overrides({"seed": seed}) if seed is not None else P
 documents, segments = run.read_table("documents"), run.read_table("segments")
 result = topics.fit_topics(P, documents, segments)

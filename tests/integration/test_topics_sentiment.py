@@ -115,14 +115,28 @@ def test_min_df_keeps_rare_words_out_of_topic_terms(seeds_run):
     vecs = Embedder(show_progress_bar=False).encode(units["text"].tolist())
     counts = CountVectorizer(token_pattern=r"(?u)\b[A-Za-z][A-Za-z\-]+\b").fit(units["text"])
     df = dict(zip(counts.get_feature_names_out(), np.asarray((counts.transform(units["text"]) > 0).sum(0)).ravel()))
-    for reduce in (True, False):   # the KeyBERT terms are there whether or not outliers are reassigned
-        tm = TopicModel(min_df=3, reduce_outliers=reduce, random_state=42).fit(units, vecs)
+    fitted = {}
+    for reduce, terms_from in ((True, "clusters"), (False, "clusters"), (True, "assigned")):
+        # the KeyBERT terms are there whether or not outliers are reassigned
+        tm = TopicModel(min_df=3, reduce_outliers=reduce, terms_from=terms_from, random_state=42).fit(units, vecs)
         terms = [x["term"] for t in tm.topics_table_["top_terms"] for x in t]
         assert terms and min(df[w] for w in terms) >= 3
         assert all(len(k) > 0 for k in tm.topics_table_["keybert_terms"])
         # reduction reassigns every outlier; without it the labels keep HDBSCAN's outliers as they were
         assert tm.outlier_share_after_ == (0.0 if reduce else tm.outlier_share_before_)
         assert tm.outlier_share_after_ == float(np.mean(tm.labels_ == -1))
+        fitted[reduce, terms_from] = tm
+
+    def terms_of(tm):
+        t = tm.topics_table_
+        return {k: [x["term"] for x in v] for k, v in zip(t["topic"], t["top_terms"]) if k != -1}
+
+    kept, bare, redone = fitted[True, "clusters"], fitted[False, "clusters"], fitted[True, "assigned"]
+    assert kept.outlier_share_before_ > 0          # there were outliers to reassign
+    # terms from the clusters: reassigned outliers change the assignment, not the topics' terms
+    assert terms_of(kept) == terms_of(bare) and not np.array_equal(kept.labels_, bare.labels_)
+    # terms from every assigned unit: extracted again after reassignment, on the same assignment
+    assert np.array_equal(redone.labels_, kept.labels_) and terms_of(redone) != terms_of(kept)
 
 
 def test_umap_kernels_are_compiled_once_for_later_processes(tmp_path):
