@@ -24,7 +24,7 @@ occurring in at least ``min_df`` units (1 below 300 units, then one in a thousan
 c-TF-IDF with frequent-word reduction; KeyBERTInspired then MMR give a second representation. By
 default (``representation="ctfidf"``) the c-TF-IDF terms are the topic terms and the KeyBERTInspired +
 MMR terms are kept beside them (``keybert_terms``): on RUWA the c-TF-IDF terms are both more coherent
-and more diverse (16,351 documents: npmi 0.070 vs -0.260, diversity 0.823 vs 0.719), and KeyBERT's
+and more diverse (16,351 documents: npmi 0.157 vs -0.040, diversity 0.920 vs 0.594), and KeyBERT's
 embedding similarity tends to pick spelling variants of one name ("zaporizhzhia, zaporozhye,
 zaporizhia"). ``representation="keybert_mmr"`` swaps them. Labels are the top three distinct terms.
 ``probability`` of a unit is the softmax (temperature 0.05) of its cosine similarity
