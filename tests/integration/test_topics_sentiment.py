@@ -34,7 +34,13 @@ def test_saved_model_loads_back_without_pickle(seeds_run):
 
     model = BERTopic.load(str(folder), embedding_model=str(minilm_path()))
     topics = pd.read_parquet(seeds_run / "tables" / "topics.parquet")
-    assert set(model.get_topics()) == set(topics["topic"])
+    quality = dict(pd.read_parquet(seeds_run / "tables" / "topic_quality.parquet").values)
+    # the saved model is HDBSCAN's: its topics, plus the outlier class when the fit left outliers (the
+    # tables reassign them); its terms are the tables' terms
+    outliers = {-1} if quality["outlier_share_before"] > 0 else set()
+    assert set(model.get_topics()) == set(topics["topic"]) | outliers
+    for t, terms in zip(topics["topic"], topics["top_terms"]):
+        assert [w for w, _ in model.get_topic(t) if w][:len(terms)] == [x["term"] for x in json.loads(terms)]
 
 
 def test_small_units_never_crash(tmp_path, seeds_run):
