@@ -28,7 +28,10 @@ and more diverse (16,351 documents: npmi 0.157 vs -0.040, diversity 0.920 vs 0.5
 embedding similarity tends to pick spelling variants of one name ("zaporizhzhia, zaporozhye,
 zaporizhia"). ``representation="keybert_mmr"`` swaps them. Labels are the top three distinct terms.
 ``probability`` of a unit is the softmax (temperature 0.05) of its cosine similarity
-to each topic centroid, taken at its assigned topic: comparable across all set-ups.
+to each topic centroid, taken at its assigned topic: comparable across all set-ups. ``clustered``
+is true where HDBSCAN (or KMeans) put the unit in its topic itself, false for an outlier given its
+nearest topic and for a unit outside the fitting sample (``fit_sample_limit``): filter on it to read
+a topic's core.
 """
 
 from __future__ import annotations
@@ -371,6 +374,7 @@ class TopicModel:
         topics, _ = model.fit_transform(docs, embeddings=fit_vecs)
         topics = np.asarray(topics)
         self.outlier_share_before_ = float(np.mean(topics == -1))
+        clustered = topics != -1
         if self.reduce_outliers and (topics == -1).any() and (topics != -1).any():
             # the model (its topics_, c-TF-IDF and terms) keeps describing the clusters unless terms_from
             # is "assigned"; the tables carry the assignment after reduction
@@ -383,6 +387,7 @@ class TopicModel:
             topics = np.asarray(model.topics_)
         self.model_ = model
         self.units_, self.embeddings_, self.labels_ = units.reset_index(drop=True), vecs, topics
+        self.clustered_ = clustered
         self.n_fit_units_ = n
         if sample is not None:
             # The rest of the corpus joins the topics found on the sample.
@@ -391,6 +396,8 @@ class TopicModel:
             labels[sample] = topics
             labels[rest] = self.transform(all_vecs[rest])
             self.units_, self.embeddings_, self.labels_ = all_units, all_vecs, labels
+            self.clustered_ = np.zeros(len(all_units), dtype=bool)
+            self.clustered_[sample] = clustered
             self.setup_ += f"; fitted on a seeded sample of {n} of {len(all_units)} units, the rest assigned by transform"
         self.outlier_share_after_ = float(np.mean(self.labels_ == -1))
         self.reduced_ = self._reduced(model, fit_vecs) if sample is None else self._reduced(model, all_vecs, use_umap=False)
@@ -431,7 +438,8 @@ class TopicModel:
         else:
             prob = np.zeros(len(units))
         self.segment_topics_ = pd.DataFrame({"segment_id": units["segment_id"], "doc_id": units["doc_id"],
-                                             "topic": labels.astype("int64"), "probability": np.round(prob, 6)})
+                                             "topic": labels.astype("int64"), "probability": np.round(prob, 6),
+                                             "clustered": self.clustered_})
         rows = []
         terms_all = self.model_.get_topics()
         for t in sorted(set(labels.tolist())):

@@ -99,6 +99,8 @@ def test_sample_fit_then_transform_covers_every_unit(seeds_run):
     tm = TopicModel(small_corpus_max_units=10, min_cluster_size=5, fit_sample_limit=80, random_state=3).fit(units, vecs)
     assert "seeded sample of 80 of 118" in tm.setup_ and "exact cosine kNN" in tm.setup_
     assert len(tm.segment_topics_) == 118 and tm.n_fit_units_ == 80
+    # units outside the fitting sample were assigned, not clustered
+    assert 0 < tm.segment_topics_["clustered"].sum() <= 80
     assert (tm.transform(vecs) >= 0).all()
     again = TopicModel(small_corpus_max_units=10, min_cluster_size=5, fit_sample_limit=80, random_state=3).fit(units, vecs)
     assert again.segment_topics_.equals(tm.segment_topics_)
@@ -131,6 +133,10 @@ def test_min_df_keeps_rare_words_out_of_topic_terms(seeds_run):
         # reduction reassigns every outlier; without it the labels keep HDBSCAN's outliers as they were
         assert tm.outlier_share_after_ == (0.0 if reduce else tm.outlier_share_before_)
         assert tm.outlier_share_after_ == float(np.mean(tm.labels_ == -1))
+        # ``clustered`` marks the units HDBSCAN placed itself: the same units whatever happens after
+        st = tm.segment_topics_
+        assert np.isclose(st["clustered"].mean(), 1 - tm.outlier_share_before_)
+        assert (st.loc[~st["clustered"], "topic"] == -1).all() != reduce
         fitted[reduce, terms_from] = tm
 
     def terms_of(tm):
@@ -141,6 +147,8 @@ def test_min_df_keeps_rare_words_out_of_topic_terms(seeds_run):
     assert kept.outlier_share_before_ > 0          # there were outliers to reassign
     # terms from the clusters: reassigned outliers change the assignment, not the topics' terms
     assert terms_of(kept) == terms_of(bare) and not np.array_equal(kept.labels_, bare.labels_)
+    core = kept.segment_topics_["clustered"].to_numpy()
+    assert np.array_equal(kept.labels_[core], bare.labels_[core])
     # terms from every assigned unit: extracted again after reassignment, on the same assignment
     assert np.array_equal(redone.labels_, kept.labels_) and terms_of(redone) != terms_of(kept)
 
