@@ -83,12 +83,25 @@ def topic_terms(topics: pd.DataFrame, max_topics: int = 12, representation: str 
     return fig
 
 
-def topic_sizes(topics: pd.DataFrame) -> plt.Figure:
-    """Units per topic (outliers in grey)."""
+def topic_sizes(topics: pd.DataFrame, segment_topics: pd.DataFrame | None = None) -> plt.Figure:
+    """Units per topic (outliers in grey).
+
+    With ``segment_topics`` each bar is split: the units the clustering placed itself, then those given
+    their nearest topic (``clustered`` false).
+    """
     names = _topic_names(topics)
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(topics) + 1.2))
+    labels = [names[t] for t in topics["topic"]]
     colors = ["#BBBBBB" if t == -1 else "#4C72B0" for t in topics["topic"]]
-    ax.barh([names[t] for t in topics["topic"]], topics["size"], color=colors)
+    if segment_topics is not None and "clustered" in segment_topics and not segment_topics["clustered"].all():
+        core = segment_topics[segment_topics["clustered"]].groupby("topic").size()
+        core = topics["topic"].map(core).fillna(0).to_numpy()
+        ax.barh(labels, core, color=colors, label="placed by the clustering")
+        ax.barh(labels, topics["size"].to_numpy() - core, left=core, color="#A6BDDB",
+                label="nearest topic (outliers, units outside the fitting sample)")
+        ax.legend(fontsize=7, loc="lower right")
+    else:
+        ax.barh(labels, topics["size"], color=colors)
     ax.invert_yaxis()
     ax.set_xlabel("units")
     ax.set_title("Topic sizes")

@@ -77,7 +77,7 @@ result.write(run)''', []),
     ("md", "## Figures", []),
     ("code", '''figures = {
     "topic_terms": plots.topic_terms(result.topics, representation=P.topics.representation),
-    "topic_sizes": plots.topic_sizes(result.topics),
+    "topic_sizes": plots.topic_sizes(result.topics, result.segment_topics),
     "topic_map": plots.topic_map(result.model.reduced_, result.segment_topics, result.topics),
     "document_topics": plots.document_topic_heatmap(result.document_topics, result.topics),
     "topic_hierarchy": plots.topic_hierarchy(result.hierarchy, result.topics),

@@ -39,3 +39,14 @@ def test_actors_per_source_and_month_draw():
     months = pd.DataFrame({"month": ["2022-02", "2022-03"] * 2, "actor_id": ["RUS", "RUS", "UKR", "UKR"],
                            "mentions": [3, 4, 5, 6]})
     assert len(plots.actors_by_group(months, "month", actors).axes[0].lines) == 2
+
+
+def test_topic_sizes_split_clustered_from_reassigned_units():
+    topics = pd.DataFrame({"topic": [0, 1], "label": ["a", "b"], "size": [3, 2]})
+    st = pd.DataFrame({"topic": [0, 0, 0, 1, 1], "clustered": [True, True, False, True, True]})
+    bars = [(round(p.get_x()), round(p.get_width())) for p in plots.topic_sizes(topics, st).axes[0].patches]
+    # topic 0: 2 placed by the clustering, then 1 reassigned; topic 1: 2 and none
+    assert bars == [(0, 2), (0, 2), (2, 1), (2, 0)]
+    # all clustered (or no table): one bar per topic
+    assert len(plots.topic_sizes(topics, st.assign(clustered=True)).axes[0].patches) == 2
+    assert len(plots.topic_sizes(topics).axes[0].patches) == 2
