@@ -16,8 +16,7 @@ Set-up, derived from the number of units ``n`` unless given:
   similarity when ``reduce_outliers`` is on, and the share before and after is reported. The topic
   terms still come from HDBSCAN's clusters (``terms_from="clusters"``): reassigned outliers join a
   topic without reshaping its description, as BERTopic's author advises ("outliers might actually hurt
-  the topic representation"). On the first 10k RUWA rows npmi rose from 0.050 / 0.043 / 0.036 to
-  0.086 / 0.074 / 0.060 (seeds 42 / 1 / 2), diversity 0.92 / 0.91 / 0.92 either way.
+  the topic representation"); measured under ``terms_from`` below.
 
 Words: English stop words (plus news filler such as "said"), words (bigrams with ``ngram_max=2``)
 occurring in at least ``min_df`` units (1 below 300 units, then one in a thousand within 2..20),
@@ -373,9 +372,9 @@ class TopicModel:
                          verbose=False)
         topics, _ = model.fit_transform(docs, embeddings=fit_vecs)
         topics = np.asarray(topics)
-        self.outlier_share_before_ = float(np.mean(topics == -1))
         clustered = topics != -1
-        if self.reduce_outliers and (topics == -1).any() and (topics != -1).any():
+        self.outlier_share_before_ = float(np.mean(~clustered))
+        if self.reduce_outliers and clustered.any() and not clustered.all():
             # the model (its topics_, c-TF-IDF and terms) keeps describing the clusters unless terms_from
             # is "assigned"; the tables carry the assignment after reduction
             topics = np.asarray(model.reduce_outliers(docs, topics.tolist(), strategy="embeddings",
