@@ -93,13 +93,20 @@ def topic_sizes(topics: pd.DataFrame, segment_topics: pd.DataFrame | None = None
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(topics) + 1.2))
     labels = [names[t] for t in topics["topic"]]
     colors = ["#BBBBBB" if t == -1 else "#4C72B0" for t in topics["topic"]]
-    if segment_topics is not None and "clustered" in segment_topics and not segment_topics["clustered"].all():
-        core = segment_topics[segment_topics["clustered"]].groupby("topic").size()
-        core = topics["topic"].map(core).fillna(0).to_numpy()
-        ax.barh(labels, core, color=colors, label="placed by the clustering")
-        ax.barh(labels, topics["size"].to_numpy() - core, left=core, color="#A6BDDB",
-                label="nearest topic (outliers, units outside the fitting sample)")
-        ax.legend(fontsize=7, loc="lower right")
+    given = None
+    if segment_topics is not None and "clustered" in segment_topics:
+        given = segment_topics[~segment_topics["clustered"] & (segment_topics["topic"] != -1)].groupby("topic").size()
+    if given is not None and len(given):
+        # the outlier topic (kept when reduce_outliers is off) stays one grey bar: nobody gave it its units
+        given = topics["topic"].map(given).fillna(0).to_numpy()
+        core = topics["size"].to_numpy() - given
+        ax.barh(labels, core, color=colors)
+        ax.barh(labels, given, left=core, color="#A6BDDB")
+        from matplotlib.patches import Patch
+
+        ax.legend([Patch(color="#4C72B0"), Patch(color="#A6BDDB")],
+                  ["placed by the clustering", "nearest topic (outliers, units outside the fitting sample)"],
+                  fontsize=7, loc="lower right")
     else:
         ax.barh(labels, topics["size"], color=colors)
     ax.invert_yaxis()

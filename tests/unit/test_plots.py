@@ -47,6 +47,14 @@ def test_topic_sizes_split_clustered_from_reassigned_units():
     bars = [(round(p.get_x()), round(p.get_width())) for p in plots.topic_sizes(topics, st).axes[0].patches]
     # topic 0: 2 placed by the clustering, then 1 reassigned; topic 1: 2 and none
     assert bars == [(0, 2), (0, 2), (2, 1), (2, 0)]
+    # outliers kept in topic -1 (reduce_outliers off) are one grey bar, not units given a nearest topic
+    kept = pd.DataFrame({"topic": [-1, 0, 1], "label": ["outliers", "a", "b"], "size": [2, 3, 2]})
+    st_kept = pd.DataFrame({"topic": [-1, -1, 0, 0, 0, 1, 1], "clustered": [False, False] + [True] * 5})
+    assert len(plots.topic_sizes(kept, st_kept).axes[0].patches) == 3
+    mixed = pd.concat([st_kept, pd.DataFrame({"topic": [0], "clustered": [False]})])
+    bars = [(round(p.get_x()), round(p.get_width())) for p in
+            plots.topic_sizes(kept.assign(size=[2, 4, 2]), mixed).axes[0].patches]
+    assert bars == [(0, 2), (0, 3), (0, 2), (2, 0), (3, 1), (2, 0)]
     # all clustered (or no table): one bar per topic
     assert len(plots.topic_sizes(topics, st.assign(clustered=True)).axes[0].patches) == 2
     assert len(plots.topic_sizes(topics).axes[0].patches) == 2
