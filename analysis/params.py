@@ -177,6 +177,14 @@ class ComputeParams(_Frozen):
     processes: int | None = Field(None, ge=1, le=64, description="spaCy processes for the actors stage without "
                                   "a scheduler; default: one per CPU core (at most 4) when NER discovery runs "
                                   f"on {SPACY_PROCESSES_MIN_DOCUMENTS:,} documents or more, else 1")
+    stages_at_once: int = Field(2, ge=1, le=2, description="notebooks the runner executes at the same time "
+                                "where the stages allow it: topics and actors both read only the corpus "
+                                "stage's tables, so with 2 they run side by side; 1: one after another. "
+                                "With a LocalCluster (scheduler 'local') always 1: each stage starts its own")
+
+    def stages_in_parallel(self) -> int:
+        """How many stage notebooks the runner executes at once (1 when each would start a LocalCluster)."""
+        return 1 if self.scheduler == "local" else self.stages_at_once
 
     def spacy_processes(self, n_documents: int, ner: bool) -> int:
         """The ``n_process`` of spaCy for ``n_documents`` (Dask workers are processes already: 1 there)."""

@@ -9,14 +9,12 @@ not change since the last successful run is not executed again.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import platform
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -213,22 +211,30 @@ class _Lock:
         self.path.unlink(missing_ok=True)
 
 
-@contextlib.contextmanager
-def _stderr_to(path: Path):
-    """Point file descriptor 2 (inherited by child processes) at ``path`` for the duration."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "ab") as f:
-        os.dup2(f.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+def _stage_kernel(stderr_path: Path, cwd: Path):
+    """A kernel manager class whose kernel starts in ``cwd`` with its standard error appended to ``stderr_path``.
+
+    The kernel's own chatter (transport warnings, shutdown messages, its worker processes' warnings)
+    goes to ``logs/<stage>.kernel.log``, so a failed run still prints one clear line. Given to the
+    kernel alone, not by pointing this process's file descriptor 2 there, and with the working folder
+    given to the kernel rather than by papermill's ``cwd`` (a ``chdir`` of this whole process): two
+    stages can then run side by side, each in its own thread.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class StageKernel(AsyncKernelManager):
+        async def _async_start_kernel(self, **kw):
+            kw["cwd"] = str(cwd)
+            with open(stderr_path, "ab") as f:          # the kernel keeps its own copy of the descriptor
+                kw["stderr"] = f
+                await super()._async_start_kernel(**kw)
+
+        start_kernel = _async_start_kernel
+
+    return StageKernel
 
 
-def _execute(stage: str, staging: Path, log) -> float:
+def _execute(stage: str, staging: Path) -> float:
     import papermill as pm
 
     nb = config.STAGES[stage]
@@ -239,20 +245,63 @@ def _execute(stage: str, staging: Path, log) -> float:
     log_dir = staging / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     try:
-        # The kernel process inherits file descriptor 2: its own chatter (transport warnings, shutdown
-        # messages) goes to logs/<stage>.kernel.log, so a failed run still prints one clear line.
-        with _stderr_to(log_dir / f"{stage}.kernel.log"):
-            pm.execute_notebook(
-                str(config.NOTEBOOKS_DIR / nb), str(out_nb),
-                parameters={"params_file": str(staging / "params.json"), "run_dir": str(staging)},
-                kernel_name="python3", cwd=str(config.NOTEBOOKS_DIR), progress_bar=False,
-                log_output=False, request_save_on_cell_execute=False,
-            )
+        pm.execute_notebook(
+            str(config.NOTEBOOKS_DIR / nb), str(out_nb),
+            parameters={"params_file": str(staging / "params.json"), "run_dir": str(staging)},
+            kernel_name="python3", progress_bar=False, log_output=False, request_save_on_cell_execute=False,
+            kernel_manager_class=_stage_kernel(log_dir / f"{stage}.kernel.log", config.NOTEBOOKS_DIR),
+        )
     except pm.PapermillExecutionError as exc:
         # The kernel's own message (e.g. a CorpusError) is what the researcher needs to read.
         msg = f"{exc.ename}: {exc.evalue}".strip()
         raise StageError(f"stage '{stage}' ({nb}) failed: {msg} [executed notebook: {out_nb}]") from None
     return time.perf_counter() - t0
+
+
+def _run_stages(todo: list[str], run_one, at_once: int, log, summary=lambda stage: "") -> dict[str, float]:
+    """Run the stages ``todo`` with ``run_one(stage) -> seconds``, each once its upstream stages are done.
+
+    A stage starts as soon as none of its upstream stages (``_UPSTREAM``) is still to run, at most
+    ``at_once`` at a time, in stage order among those ready: with 2, topics and actors (both read
+    only the corpus stage's tables) run side by side. Each stage's notebook runs in its own kernel
+    process, so a table does not depend on which stages ran beside it. After a failure no further
+    stage starts; the ones running finish, then the first failure is raised. Progress lines go to
+    ``log`` from this thread only, with ``summary(stage)`` after each stage that finished.
+
+    Returns:
+        Seconds per executed stage, in stage order.
+    """
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    order = {s: i for i, s in enumerate(config.STAGES)}
+    pending = sorted(todo, key=order.get)
+    running: dict[Any, str] = {}
+    seconds: dict[str, float] = {}
+    failure: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=max(1, at_once), thread_name_prefix="stage") as pool:
+        while pending or running:
+            busy = set(pending) | set(running.values())
+            for stage in [s for s in pending if not busy & set(_UPSTREAM[s])][:max(0, at_once - len(running))]:
+                pending.remove(stage)
+                log(f"[{stage}] running {config.STAGES[stage]} ...")
+                running[pool.submit(run_one, stage)] = stage
+            if not running:                      # nothing can start: only after a failure
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in sorted(done, key=lambda f: order[running[f]]):
+                stage = running.pop(fut)
+                try:
+                    seconds[stage] = fut.result()
+                except BaseException as exc:     # noqa: BLE001 - re-raised below, after the others finish
+                    failure = failure or exc
+                    pending.clear()
+                    continue
+                log(f"[{stage}] done in {seconds[stage]:.1f} s")
+                if line := summary(stage):
+                    log(f"[{stage}] {line}")
+    if failure is not None:
+        raise failure
+    return dict(sorted(seconds.items(), key=lambda kv: order[kv[0]]))
 
 
 def run_pipeline(params: Params, out_dir: Path | None = None, until: str | None = None,
@@ -295,8 +344,8 @@ def run_pipeline(params: Params, out_dir: Path | None = None, until: str | None 
         corpus_hash = corpus_fingerprint(corpus_path)
         fingerprints: dict[str, str] = {}
         durations: dict[str, float] = {}
-        executed: list[str] = []
         prev_stages = previous.get("stages", {})
+        todo: list[str] = []
         for stage in stages:
             h = hashlib.sha256()
             for part in (params.section_hash(*STAGE_SECTIONS[stage]), corpus_hash, _code_hash(stage),
@@ -307,19 +356,22 @@ def run_pipeline(params: Params, out_dir: Path | None = None, until: str | None 
             if not force and old.get("fingerprint") == fingerprints[stage] and fail_at != stage:
                 durations[stage] = 0.0
                 log(f"[{stage}] unchanged, kept from the previous run")
-                continue
-            log(f"[{stage}] running {config.STAGES[stage]} ...")
-            try:
-                if fail_at == stage:
-                    raise StageError(f"stage '{stage}' failed: injected failure (test hook)")
-                durations[stage] = _execute(stage, staging, log)
-            except AnalysisError as exc:
-                raise type(exc)(f"{exc} -- previous outputs in {target} are untouched; partial outputs "
-                                f"and logs of this run are in {staging}") from None
-            executed.append(stage)
-            log(f"[{stage}] done in {durations[stage]:.1f} s")
-            if line := _stage_summary(staging, stage):
-                log(f"[{stage}] {line}")
+            else:
+                todo.append(stage)
+
+        def run_one(stage: str) -> float:
+            if fail_at == stage:
+                raise StageError(f"stage '{stage}' failed: injected failure (test hook)")
+            return _execute(stage, staging)
+
+        try:
+            ran = _run_stages(todo, run_one, params.compute.stages_in_parallel(), log,
+                             lambda stage: _stage_summary(staging, stage))
+        except AnalysisError as exc:
+            raise type(exc)(f"{exc} -- previous outputs in {target} are untouched; partial outputs "
+                            f"and logs of this run are in {staging}") from None
+        durations.update(ran)
+        executed = list(ran)
         manifest = _manifest(params, staging, corpus_path, corpus_hash, fingerprints, durations,
                              executed, prev_stages, started)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))

@@ -1,11 +1,14 @@
 """Benchmark every stage against a naive baseline on the same texts: ``make bench``.
 
-    python -m bench.run [--params notebooks/params/ruwa.yaml] [--sizes 1000 10000] [--fast] [--no-naive] [--float32]
+    python -m bench.run [--params notebooks/params/ruwa.yaml] [--sizes 1000 10000] [--no-fast] [--no-pipeline]
+                        [--no-naive] [--float32]
 
 For each size N (the first N documents of the corpus in the parameters file; RUWA by default) it runs,
 each in a fresh process: this project's stages as shipped (MiniLM; the targeted model for the tone
 toward each mention), the fast path (``--fast``: the distilled model2vec encoder and the lexicon
-clause score for targets), and the naive baseline (:mod:`bench.naive`). It prints a table of wall seconds,
+clause score for targets), the whole pipeline as a researcher runs it (:mod:`bench.pipeline`:
+``python -m analysis run``, every notebook, figure and the report, topics and actors side by side),
+and the naive baseline (:mod:`bench.naive`). It prints a table of wall seconds,
 units/s and peak RSS per stage, the speed-up over the baseline and the topic quality of both, and
 writes everything to ``bench/results/<machine>-<date>.json`` (``-<HHMM>`` added when that file exists). Benchmarks are not tests: CI skips them.
 """
@@ -78,6 +81,7 @@ def table(results: list[dict]) -> str:
     for r in results:
         for stage, units in (("corpus", "documents"), ("embed", "embed_units"), ("topics", "embed_units"),
                              ("actors", "documents"), ("spacy", "n"), ("sentiment", "documents"), ("vader", "n"),
+                             ("summary", "documents"),
                              ("total", "documents")):
             if f"{stage}_s" not in r:
                 continue
@@ -95,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--params", default="notebooks/params/ruwa.yaml")
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--fast", action=argparse.BooleanOptionalAction, default=True, help="also run the fast path")
+    ap.add_argument("--pipeline", action=argparse.BooleanOptionalAction, default=True,
+                    help="also time the whole pipeline through the notebooks (python -m analysis run)")
     ap.add_argument("--naive", action=argparse.BooleanOptionalAction, default=True, help="also run the baseline")
     ap.add_argument("--float32", action="store_true", help="also run the default pipeline in float32 "
                     "(shows what bfloat16 gains on a CPU that has it)")
@@ -112,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
             r = _py("-m", "bench.stages", args.params, str(n), v)
             results.append({"variant": f"project/{v}", **r})
             print(f"n={n} project/{v}: {r['total_s']:.1f} s", flush=True)
+        if args.pipeline:
+            r = _py("-m", "bench.pipeline", args.params, str(n))
+            results.append({"variant": "project/pipeline", **r})
+            print(f"n={n} project/pipeline (notebooks): {r['total_s']:.1f} s", flush=True)
         if args.naive:
             f = texts_for(args.params, n)
             numba = tempfile.mkdtemp(prefix="naive-numba-")     # the baseline compiles UMAP, as a new user does

@@ -68,6 +68,21 @@ def test_failed_late_stage_keeps_previous_outputs(seeds_run, tmp_path):
     assert before == after
 
 
+def test_stages_one_at_a_time_give_the_same_tables(seeds_run, tmp_path):
+    """The shared seeds run executes topics and actors side by side; one after the other, the same bytes."""
+    out = tmp_path / "serial"
+    r = run_cli("run", "--out", str(out), "--until", "actors", "--set", "compute.stages_at_once=1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.index("[topics] done") < r.stdout.index("[actors] running")
+    serial = {p.name: p.read_bytes() for p in (out / "tables").iterdir()}
+    assert {"topics.parquet", "segment_topics.parquet", "actor_mentions.parquet", "actors.csv"} <= set(serial)
+    side_by_side = {name: (seeds_run / "tables" / name).read_bytes() for name in serial}
+    assert [name for name in serial if serial[name] != side_by_side[name]] == []
+    m = json.loads((seeds_run / "manifest.json").read_text())
+    assert m["parameters"]["compute"]["stages_at_once"] == 2 and set(m["timing"]["executed"]) == set(
+        ["corpus", "topics", "actors", "sentiment", "summary"])
+
+
 def test_cli_errors_are_one_line_exit_2(tmp_path):
     r = run_cli("run", "--corpus", str(tmp_path / "nope"))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "corpus not found" in r.stderr

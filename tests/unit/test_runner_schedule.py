@@ -1,0 +1,82 @@
+"""The runner's stage scheduling: which stages run side by side, and what a failure stops."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from analysis.errors import StageError
+from analysis.params import Params
+from analysis.runner import _run_stages
+
+ALL = ["corpus", "topics", "actors", "sentiment", "summary"]
+
+
+class Recorder:
+    """A fake stage executor: records start and end order; topics waits (briefly) for actors to start."""
+
+    def __init__(self, fail: str | None = None):
+        self.events: list[str] = []
+        self.lock = threading.Lock()
+        self.actors_started = threading.Event()
+        self.fail = fail
+        self.topics_saw_actors: bool | None = None
+
+    def __call__(self, stage: str) -> float:
+        with self.lock:
+            self.events.append(f"start {stage}")
+        if stage == "actors":
+            self.actors_started.set()
+        if stage == "topics":
+            # side by side, actors starts while topics runs; one at a time it never does
+            self.topics_saw_actors = self.actors_started.wait(1.0)
+        time.sleep(0.01)
+        with self.lock:
+            self.events.append(f"end {stage}")
+        if stage == self.fail:
+            raise StageError(f"stage '{stage}' failed: injected")
+        return 1.0
+
+    def pos(self, event: str) -> int:
+        return self.events.index(event)
+
+
+def test_topics_and_actors_run_side_by_side_and_sentiment_waits_for_both():
+    rec, lines = Recorder(), []
+    seconds = _run_stages(ALL, rec, 2, lines.append, summary=lambda s: f"summary of {s}")
+    assert list(seconds) == ALL
+    assert rec.topics_saw_actors is True
+    assert rec.pos("start topics") > rec.pos("end corpus") and rec.pos("start actors") > rec.pos("end corpus")
+    assert rec.pos("start sentiment") > max(rec.pos("end topics"), rec.pos("end actors"))
+    assert rec.pos("start summary") > rec.pos("end sentiment")
+    assert "[actors] summary of actors" in lines and lines[0] == "[corpus] running 01_corpus.ipynb ..."
+
+
+def test_one_at_a_time_keeps_stage_order():
+    rec = Recorder()
+    _run_stages(ALL, rec, 1, lambda line: None)
+    assert rec.topics_saw_actors is False
+    assert rec.events == [f"{kind} {s}" for s in ALL for kind in ("start", "end")]
+
+
+def test_stages_kept_from_the_previous_run_do_not_block():
+    rec = Recorder()
+    # corpus and topics unchanged: actors and sentiment run, sentiment after actors
+    assert list(_run_stages(["sentiment", "actors"], rec, 2, lambda line: None)) == ["actors", "sentiment"]
+    assert rec.events == ["start actors", "end actors", "start sentiment", "end sentiment"]
+
+
+def test_a_failure_lets_the_running_stage_finish_and_starts_nothing_after():
+    rec = Recorder(fail="actors")
+    with pytest.raises(StageError, match="stage 'actors' failed"):
+        _run_stages(ALL, rec, 2, lambda line: None)
+    assert "end topics" in rec.events                      # ran beside it, finished
+    assert not any(e.endswith(("sentiment", "summary")) for e in rec.events)
+
+
+def test_a_local_cluster_runs_stages_one_at_a_time():
+    assert Params().compute.stages_in_parallel() == 2
+    assert Params.model_validate({"compute": {"stages_at_once": 1}}).compute.stages_in_parallel() == 1
+    assert Params.model_validate({"compute": {"scheduler": "local"}}).compute.stages_in_parallel() == 1
