@@ -211,14 +211,18 @@ class _Lock:
         self.path.unlink(missing_ok=True)
 
 
-def _stage_kernel(stderr_path: Path, cwd: Path):
+_KERNELS: dict[str, Any] = {}     # kernel managers this process started, by "<staging folder>:<stage>"
+
+
+def _stage_kernel(stderr_path: Path, cwd: Path, key: str):
     """A kernel manager class whose kernel starts in ``cwd`` with its standard error appended to ``stderr_path``.
 
     The kernel's own chatter (transport warnings, shutdown messages, its worker processes' warnings)
     goes to ``logs/<stage>.kernel.log``, so a failed run still prints one clear line. Given to the
     kernel alone, not by pointing this process's file descriptor 2 there, and with the working folder
     given to the kernel rather than by papermill's ``cwd`` (a ``chdir`` of this whole process): two
-    stages can then run side by side, each in its own thread.
+    stages can then run side by side, each in its own thread. Each started kernel is kept in
+    ``_KERNELS[key]``, so that an interrupted run can stop it (:func:`_stop_kernels`).
     """
     from jupyter_client.manager import AsyncKernelManager
 
@@ -228,6 +232,7 @@ def _stage_kernel(stderr_path: Path, cwd: Path):
             with open(stderr_path, "ab") as f:          # the kernel keeps its own copy of the descriptor
                 kw["stderr"] = f
                 await super()._async_start_kernel(**kw)
+            _KERNELS[key] = self
 
         start_kernel = _async_start_kernel
 
@@ -244,21 +249,48 @@ def _execute(stage: str, staging: Path) -> float:
     t0 = time.perf_counter()
     log_dir = staging / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
+    key = f"{staging}:{stage}"
     try:
         pm.execute_notebook(
             str(config.NOTEBOOKS_DIR / nb), str(out_nb),
             parameters={"params_file": str(staging / "params.json"), "run_dir": str(staging)},
             kernel_name="python3", progress_bar=False, log_output=False, request_save_on_cell_execute=False,
-            kernel_manager_class=_stage_kernel(log_dir / f"{stage}.kernel.log", config.NOTEBOOKS_DIR),
+            kernel_manager_class=_stage_kernel(log_dir / f"{stage}.kernel.log", config.NOTEBOOKS_DIR,
+                                               key),
         )
     except pm.PapermillExecutionError as exc:
         # The kernel's own message (e.g. a CorpusError) is what the researcher needs to read.
         msg = f"{exc.ename}: {exc.evalue}".strip()
         raise StageError(f"stage '{stage}' ({nb}) failed: {msg} [executed notebook: {out_nb}]") from None
+    finally:
+        _KERNELS.pop(key, None)
     return time.perf_counter() - t0
 
 
-def _run_stages(todo: list[str], run_one, at_once: int, log, summary=lambda stage: "") -> dict[str, float]:
+def _stop_kernels(staging: Path, stages: list[str], attempt: int = 0) -> None:
+    """Terminate the kernels (and their worker processes) of ``stages`` of the run in ``staging``.
+
+    Kernels run in a session of their own, so a Ctrl-C in the terminal reaches only this process; the
+    threads waiting on those kernels end once the kernels are gone (nbclient checks every second).
+    SIGTERM first, SIGKILL on later attempts.
+    """
+    import signal
+
+    sig = signal.SIGTERM if attempt == 0 else signal.SIGKILL
+    for stage in stages:
+        prov = getattr(_KERNELS.get(f"{staging}:{stage}"), "provisioner", None)
+        pgid = getattr(prov, "pgid", None)
+        try:
+            if pgid:
+                os.killpg(pgid, sig)
+            elif getattr(prov, "process", None) is not None:
+                prov.process.send_signal(sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _run_stages(todo: list[str], run_one, at_once: int, log, summary=lambda stage: "",
+                abort=lambda stages, attempt: None) -> dict[str, float]:
     """Run the stages ``todo`` with ``run_one(stage) -> seconds``, each once its upstream stages are done.
 
     A stage starts as soon as none of its upstream stages (``_UPSTREAM``) is still to run, at most
@@ -266,39 +298,63 @@ def _run_stages(todo: list[str], run_one, at_once: int, log, summary=lambda stag
     only the corpus stage's tables) run side by side. Each stage's notebook runs in its own kernel
     process, so a table does not depend on which stages ran beside it. After a failure no further
     stage starts; the ones running finish, then the first failure is raised. Progress lines go to
-    ``log`` from this thread only, with ``summary(stage)`` after each stage that finished.
+    ``log`` from this thread only, with ``summary(stage)`` after each stage that finished. Interrupted
+    here (Ctrl-C), it calls ``abort(running stages, attempt)`` every 2 s until their threads end,
+    and re-raises.
 
     Returns:
         Seconds per executed stage, in stage order.
     """
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+    import queue
+    import threading
 
     order = {s: i for i, s in enumerate(config.STAGES)}
     pending = sorted(todo, key=order.get)
-    running: dict[Any, str] = {}
+    threads: dict[str, threading.Thread] = {}       # the stages started and not yet collected
+    finished: queue.Queue = queue.Queue()
     seconds: dict[str, float] = {}
     failure: BaseException | None = None
-    with ThreadPoolExecutor(max_workers=max(1, at_once), thread_name_prefix="stage") as pool:
-        while pending or running:
-            busy = set(pending) | set(running.values())
-            for stage in [s for s in pending if not busy & set(_UPSTREAM[s])][:max(0, at_once - len(running))]:
+
+    def work(stage: str) -> None:
+        try:
+            finished.put((stage, run_one(stage), None))
+        except BaseException as exc:                 # noqa: BLE001 - handed to the main thread
+            finished.put((stage, None, exc))
+
+    try:
+        while pending or threads:
+            busy = set(pending) | set(threads)
+            for stage in [s for s in pending if not busy & set(_UPSTREAM[s])][:max(0, at_once - len(threads))]:
                 pending.remove(stage)
                 log(f"[{stage}] running {config.STAGES[stage]} ...")
-                running[pool.submit(run_one, stage)] = stage
-            if not running:                      # nothing can start: only after a failure
+                threads[stage] = threading.Thread(target=work, args=(stage,), name=f"stage-{stage}")
+                threads[stage].start()
+            if not threads:                          # nothing can start: only after a failure
                 break
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in sorted(done, key=lambda f: order[running[f]]):
-                stage = running.pop(fut)
+            while True:       # with a timeout: a Ctrl-C is acted on within half a second
                 try:
-                    seconds[stage] = fut.result()
-                except BaseException as exc:     # noqa: BLE001 - re-raised below, after the others finish
-                    failure = failure or exc
-                    pending.clear()
-                    continue
-                log(f"[{stage}] done in {seconds[stage]:.1f} s")
-                if line := summary(stage):
-                    log(f"[{stage}] {line}")
+                    stage, secs, exc = finished.get(timeout=0.5)
+                    break
+                except queue.Empty:
+                    pass
+            threads.pop(stage).join()
+            if exc is not None:
+                failure = failure or exc
+                pending.clear()                      # the others running finish; nothing new starts
+                continue
+            seconds[stage] = secs
+            log(f"[{stage}] done in {secs:.1f} s")
+            if line := summary(stage):
+                log(f"[{stage}] {line}")
+    except BaseException:
+        # interrupted: stop what runs, every 2 s (a kernel that started late is caught next round)
+        attempt = 0
+        while alive := sorted((s for s, t in threads.items() if t.is_alive()), key=order.get):
+            abort(alive, attempt)
+            for s in alive:
+                threads[s].join(timeout=2 / len(alive))
+            attempt += 1
+        raise
     if failure is not None:
         raise failure
     return dict(sorted(seconds.items(), key=lambda kv: order[kv[0]]))
@@ -366,7 +422,8 @@ def run_pipeline(params: Params, out_dir: Path | None = None, until: str | None 
 
         try:
             ran = _run_stages(todo, run_one, params.compute.stages_in_parallel(), log,
-                             lambda stage: _stage_summary(staging, stage))
+                              summary=lambda stage: _stage_summary(staging, stage),
+                              abort=lambda running, attempt: _stop_kernels(staging, running, attempt))
         except AnalysisError as exc:
             raise type(exc)(f"{exc} -- previous outputs in {target} are untouched; partial outputs "
                             f"and logs of this run are in {staging}") from None

@@ -86,10 +86,10 @@ def table(results: list[dict]) -> str:
             if f"{stage}_s" not in r:
                 continue
             s = r[f"{stage}_s"]
-            n = r.get(units, r.get("n"))
+            n = r.get(units, r.get("documents", r.get("n")))
             tok = f"{r['embed_tokens'] / s:,.0f}" if stage == "embed" and "embed_tokens" in r else ""
             rows.append((str(r["n"]), r["variant"], stage, f"{s:.1f}", f"{n / s:,.0f}" if s else "", tok,
-                         f"{r.get('peak_tree_rss_mb', r['peak_rss_mb']):.0f}" if stage == "total" else ""))
+                         f"{r.get('peak_tree_rss_mb') or r.get('peak_rss_mb', 0):.0f}" if stage == "total" else ""))
     w = [max(len(x[i]) for x in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.rjust(w[i]) for i, c in enumerate(row)) for row in rows)
 
@@ -133,15 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             for res in results:
                 if res["n"] == n and res["variant"] != "naive":
                     res["speedup_vs_naive"] = round(r["total_s"] / res["total_s"], 2)
-    print()
-    print(table(results))
-    print()
-    for r in results:
-        if "npmi" in r:
-            print(f"n={r['n']:>6} {r['variant']:<18} topics {r['n_topics']:>4}  npmi {r['npmi']:.3f}  "
-                  f"diversity {r['diversity']:.3f}  outliers {r['outlier_share']:.1%}"
-                  + (f"  speed-up vs naive x{r['speedup_vs_naive']}" if "speedup_vs_naive" in r else "")
-                  + (f"  [{r['precision']}; encoder vs raw encode x{r['encode_vs_raw']}]" if "encode_vs_raw" in r else ""))
+    # written first: a failure while printing loses nothing measured
     out = Path(args.out) if args.out else ROOT / "bench" / "results" / f"{machine()}-{dt.date.today().isoformat()}.json"
     if not args.out and out.exists():          # a second run on the same day keeps the first
         out = out.with_name(f"{out.stem}-{dt.datetime.now():%H%M}.json")
@@ -152,6 +144,18 @@ def main(argv: list[str] | None = None) -> int:
             "torch": torch.__version__, "threads": torch.get_num_threads(), "params": args.params,
             "date": dt.datetime.now().isoformat(timespec="seconds")}
     out.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+    print()
+    print(table(results))
+    print()
+    for r in results:
+        if "npmi" in r:
+            print(f"n={r['n']:>6} {r['variant']:<18} topics {r['n_topics']:>4}  npmi {r['npmi']:.3f}  "
+                  f"diversity {r['diversity']:.3f}  outliers {r['outlier_share']:.1%}"
+                  + (f"  speed-up vs naive x{r['speedup_vs_naive']}" if "speedup_vs_naive" in r else "")
+                  + (f"  [{r['precision']}; encoder vs raw encode x{r['encode_vs_raw']}]" if "encode_vs_raw" in r else ""))
+        elif r["variant"] == "project/pipeline" and "speedup_vs_naive" in r:
+            print(f"n={r['n']:>6} {r['variant']:<18} through the notebooks: {r['total_s']:.1f} s, "
+                  f"speed-up vs naive x{r['speedup_vs_naive']}")
     print(f"\nwrote {out}")
     return 0
 

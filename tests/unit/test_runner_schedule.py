@@ -80,3 +80,28 @@ def test_a_local_cluster_runs_stages_one_at_a_time():
     assert Params().compute.stages_in_parallel() == 2
     assert Params.model_validate({"compute": {"stages_at_once": 1}}).compute.stages_in_parallel() == 1
     assert Params.model_validate({"compute": {"scheduler": "local"}}).compute.stages_in_parallel() == 1
+
+
+def test_an_interrupt_stops_the_running_kernels_and_is_raised():
+    import _thread
+
+    stopped, actors_running, calls = threading.Event(), threading.Event(), []
+
+    def run_one(stage: str) -> float:
+        if stage == "actors":
+            actors_running.set()
+        if stage == "topics":
+            actors_running.wait(2)
+            _thread.interrupt_main()            # Ctrl-C arrives while topics and actors run
+        assert stopped.wait(5), "abort was not called"
+        return 1.0
+
+    def abort(stages: list[str], attempt: int) -> None:
+        calls.append((tuple(stages), attempt))
+        stopped.set()
+
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        _run_stages(ALL[1:], run_one, 2, lambda line: None, abort=abort)
+    assert calls and calls[0] == (("topics", "actors"), 0)
+    assert time.perf_counter() - t0 < 4
