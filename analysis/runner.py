@@ -297,7 +297,7 @@ def _run_stages(todo: list[str], run_one, at_once: int, log, summary=lambda stag
     ``at_once`` at a time, in stage order among those ready: with 2, topics and actors (both read
     only the corpus stage's tables) run side by side. Each stage's notebook runs in its own kernel
     process, so a table does not depend on which stages ran beside it. After a failure no further
-    stage starts; the ones running finish, then the first failure is raised. Progress lines go to
+    stage starts and the ones running are stopped (``abort``), then the first failure is raised. Progress lines go to
     ``log`` from this thread only, with ``summary(stage)`` after each stage that finished. Interrupted
     here (Ctrl-C), it calls ``abort(running stages, attempt)`` every 2 s until their threads end,
     and re-raises.
@@ -314,6 +314,7 @@ def _run_stages(todo: list[str], run_one, at_once: int, log, summary=lambda stag
     finished: queue.Queue = queue.Queue()
     seconds: dict[str, float] = {}
     failure: BaseException | None = None
+    stop_round = 0                                   # after a failure: rounds of stopping the others
 
     def work(stage: str) -> None:
         try:
@@ -336,11 +337,18 @@ def _run_stages(todo: list[str], run_one, at_once: int, log, summary=lambda stag
                     stage, secs, exc = finished.get(timeout=0.5)
                     break
                 except queue.Empty:
-                    pass
+                    # after a failure, again: a kernel still starting when it came is stopped now
+                    if failure is not None and (alive := [s for s, t in threads.items() if t.is_alive()]):
+                        stop_round += 1
+                        abort(sorted(alive, key=order.get), stop_round)
             threads.pop(stage).join()
             if exc is not None:
-                failure = failure or exc
-                pending.clear()                      # the others running finish; nothing new starts
+                if failure is None:                  # the run has failed: stop the others, start nothing
+                    failure = exc
+                    if others := sorted((s for s, t in threads.items() if t.is_alive()), key=order.get):
+                        log(f"[{stage}] failed; stopping {', '.join(others)}")
+                        abort(others, 0)
+                pending.clear()
                 continue
             seconds[stage] = secs
             log(f"[{stage}] done in {secs:.1f} s")

@@ -23,6 +23,7 @@ class Recorder:
         self.actors_started = threading.Event()
         self.fail = fail
         self.topics_saw_actors: bool | None = None
+        self.stopped = threading.Event()         # set by a fake abort
 
     def __call__(self, stage: str) -> float:
         with self.lock:
@@ -32,6 +33,8 @@ class Recorder:
         if stage == "topics":
             # side by side, actors starts while topics runs; one at a time it never does
             self.topics_saw_actors = self.actors_started.wait(1.0)
+            if self.fail:                        # a long stage: still running when the other fails
+                self.stopped.wait(2.0)
         time.sleep(0.01)
         with self.lock:
             self.events.append(f"end {stage}")
@@ -68,11 +71,11 @@ def test_stages_kept_from_the_previous_run_do_not_block():
     assert rec.events == ["start actors", "end actors", "start sentiment", "end sentiment"]
 
 
-def test_a_failure_lets_the_running_stage_finish_and_starts_nothing_after():
-    rec = Recorder(fail="actors")
+def test_a_failure_stops_the_stage_beside_it_and_starts_nothing_after():
+    rec, aborted, lines = Recorder(fail="actors"), [], []
     with pytest.raises(StageError, match="stage 'actors' failed"):
-        _run_stages(ALL, rec, 2, lambda line: None)
-    assert "end topics" in rec.events                      # ran beside it, finished
+        _run_stages(ALL, rec, 2, lines.append, abort=lambda stages, attempt: (aborted.append(stages), rec.stopped.set()))
+    assert aborted == [["topics"]] and "[actors] failed; stopping topics" in lines
     assert not any(e.endswith(("sentiment", "summary")) for e in rec.events)
 
 
