@@ -211,7 +211,11 @@ class _Lock:
         self.path.unlink(missing_ok=True)
 
 
-_KERNELS: dict[str, Any] = {}     # kernel managers this process started, by "<staging folder>:<stage>"
+_KERNELS: dict[str, Any] = {}     # kernel managers this process started, by _kernel_key
+
+
+def _kernel_key(staging: Path, stage: str) -> str:
+    return f"{staging}:{stage}"
 
 
 def _stage_kernel(stderr_path: Path, cwd: Path, key: str):
@@ -222,7 +226,7 @@ def _stage_kernel(stderr_path: Path, cwd: Path, key: str):
     kernel alone, not by pointing this process's file descriptor 2 there, and with the working folder
     given to the kernel rather than by papermill's ``cwd`` (a ``chdir`` of this whole process): two
     stages can then run side by side, each in its own thread. Each started kernel is kept in
-    ``_KERNELS[key]``, so that an interrupted run can stop it (:func:`_stop_kernels`).
+    ``_KERNELS[key]`` (:func:`_kernel_key`), so that an interrupted run can stop it (:func:`_stop_kernels`).
     """
     from jupyter_client.manager import AsyncKernelManager
 
@@ -249,14 +253,13 @@ def _execute(stage: str, staging: Path) -> float:
     t0 = time.perf_counter()
     log_dir = staging / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    key = f"{staging}:{stage}"
+    key = _kernel_key(staging, stage)
     try:
         pm.execute_notebook(
             str(config.NOTEBOOKS_DIR / nb), str(out_nb),
             parameters={"params_file": str(staging / "params.json"), "run_dir": str(staging)},
             kernel_name="python3", progress_bar=False, log_output=False, request_save_on_cell_execute=False,
-            kernel_manager_class=_stage_kernel(log_dir / f"{stage}.kernel.log", config.NOTEBOOKS_DIR,
-                                               key),
+            kernel_manager_class=_stage_kernel(log_dir / f"{stage}.kernel.log", config.NOTEBOOKS_DIR, key),
         )
     except pm.PapermillExecutionError as exc:
         # The kernel's own message (e.g. a CorpusError) is what the researcher needs to read.
@@ -278,7 +281,7 @@ def _stop_kernels(staging: Path, stages: list[str], attempt: int = 0) -> None:
 
     sig = signal.SIGTERM if attempt == 0 else signal.SIGKILL
     for stage in stages:
-        prov = getattr(_KERNELS.get(f"{staging}:{stage}"), "provisioner", None)
+        prov = getattr(_KERNELS.get(_kernel_key(staging, stage)), "provisioner", None)
         pgid = getattr(prov, "pgid", None)
         try:
             if pgid:
@@ -314,13 +317,21 @@ def _run_stages(todo: list[str], run_one, at_once: int, log, summary=lambda stag
     finished: queue.Queue = queue.Queue()
     seconds: dict[str, float] = {}
     failure: BaseException | None = None
-    stop_round = 0                                   # after a failure: rounds of stopping the others
+    stop_round = 0                                   # abort's attempt: SIGTERM first, then harder
 
     def work(stage: str) -> None:
         try:
             finished.put((stage, run_one(stage), None))
         except BaseException as exc:                 # noqa: BLE001 - handed to the main thread
             finished.put((stage, None, exc))
+
+    def alive() -> list[str]:
+        return sorted((s for s, t in threads.items() if t.is_alive()), key=order.get)
+
+    def stop(stages: list[str]) -> None:
+        nonlocal stop_round
+        abort(stages, stop_round)
+        stop_round += 1
 
     try:
         while pending or threads:
@@ -338,16 +349,15 @@ def _run_stages(todo: list[str], run_one, at_once: int, log, summary=lambda stag
                     break
                 except queue.Empty:
                     # after a failure, again: a kernel still starting when it came is stopped now
-                    if failure is not None and (alive := [s for s, t in threads.items() if t.is_alive()]):
-                        stop_round += 1
-                        abort(sorted(alive, key=order.get), stop_round)
+                    if failure is not None and (running := alive()):
+                        stop(running)
             threads.pop(stage).join()
             if exc is not None:
                 if failure is None:                  # the run has failed: stop the others, start nothing
                     failure = exc
-                    if others := sorted((s for s, t in threads.items() if t.is_alive()), key=order.get):
+                    if others := alive():
                         log(f"[{stage}] failed; stopping {', '.join(others)}")
-                        abort(others, 0)
+                        stop(others)
                 pending.clear()
                 continue
             seconds[stage] = secs
@@ -356,12 +366,10 @@ def _run_stages(todo: list[str], run_one, at_once: int, log, summary=lambda stag
                 log(f"[{stage}] {line}")
     except BaseException:
         # interrupted: stop what runs, every 2 s (a kernel that started late is caught next round)
-        attempt = 0
-        while alive := sorted((s for s, t in threads.items() if t.is_alive()), key=order.get):
-            abort(alive, attempt)
-            for s in alive:
-                threads[s].join(timeout=2 / len(alive))
-            attempt += 1
+        while running := alive():
+            stop(running)
+            for s in running:
+                threads[s].join(timeout=2 / len(running))
         raise
     if failure is not None:
         raise failure
