@@ -137,8 +137,9 @@ def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: 
     names = [type(m).__name__ for m in model]
     if names[:2] != ["Transformer", "Pooling"] or model[1].get_config_dict().get("pooling_mode") not in ("mean", ["mean"]):
         raise ModelError(f"encode_pretokenized expects Transformer + mean Pooling (+ Normalize); got {names}")
-    ids = model.tokenizer(list(texts), truncation=True, max_length=model.max_seq_length, padding=False,
-                          return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+    with accel.parallel_tokenizers():
+        ids = model.tokenizer(list(texts), truncation=True, max_length=model.max_seq_length, padding=False,
+                              return_attention_mask=False, return_token_type_ids=False)["input_ids"]
     lengths = np.fromiter(map(len, ids), np.int64, len(ids))
     transformer = model[0].auto_model
     pin = device == "cuda"
@@ -324,8 +325,11 @@ class Embedder:
                 sizes = {} if dev == "cuda" else {"fixed_tokens": accel.CPU_PRODUCT_TOKENS}
                 vecs = encode_pretokenized(model, texts, dev, progress=self.show_progress_bar, **sizes)
         else:
-            vecs = model.encode(texts, batch_size=max(self.batch_size, 1024),
-                                show_progress_bar=self.show_progress_bar)
+            # below 10,000 texts model2vec tokenises in one batch call: on every core here. Above, its
+            # own threads take batches, each tokenised on one core (it turns the parallelism off itself)
+            with accel.parallel_tokenizers():
+                vecs = model.encode(texts, batch_size=max(self.batch_size, 1024),
+                                    show_progress_bar=self.show_progress_bar)
         return np.asarray(vecs, dtype=np.float32)
 
     def encode(self, texts: list[str], persist: bool = True) -> np.ndarray:

@@ -208,8 +208,9 @@ class TargetedClassifier:
         out = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
         if not len(texts):
             return out
-        ids = self.tokenizer(list(texts), truncation=True, max_length=self.cfg.max_length, padding=False,
-                             return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        with accel.parallel_tokenizers():
+            ids = self.tokenizer(list(texts), truncation=True, max_length=self.cfg.max_length, padding=False,
+                                 return_attention_mask=False, return_token_type_ids=False)["input_ids"]
         dev = next(self.module.parameters()).device
         # the longest first: on the CPU the workers then finish together
         batches = accel.length_batches([len(x) for x in ids], batch_size, longest_first=True)

@@ -152,7 +152,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"n={r['n']:>6} {r['variant']:<18} topics {r['n_topics']:>4}  npmi {r['npmi']:.3f}  "
                   f"diversity {r['diversity']:.3f}  outliers {r['outlier_share']:.1%}"
                   + (f"  speed-up vs naive x{r['speedup_vs_naive']}" if "speedup_vs_naive" in r else "")
-                  + (f"  [{r['precision']}; encoder vs raw encode x{r['encode_vs_raw']}]" if "encode_vs_raw" in r else ""))
+                  + (f"  [{r['precision']}; encoder vs raw encode x{r['encode_vs_raw']}]"
+                     if "encode_vs_raw" in r and r["model"] == "minilm" else "")
+                  + (f"  [encoding alone: x{r['fast_vs_minilm']} our MiniLM, x{r['fast_vs_raw']} the raw encode]"
+                     if "fast_vs_minilm" in r else ""))
         elif r["variant"] == "project/pipeline" and "speedup_vs_naive" in r:
             print(f"n={r['n']:>6} {r['variant']:<18} through the notebooks: {r['total_s']:.1f} s, "
                   f"speed-up vs naive x{r['speedup_vs_naive']}")

@@ -142,3 +142,18 @@ def test_a_worker_that_dies_is_a_clear_error_not_a_hang():
 
     with pytest.raises(ModelError, match=r"worker process died after \d of 5 batches.*OMP_NUM_THREADS=1"):
         accel.map_single_threaded(_dies_at_two, 5, 2)
+
+
+@pytest.mark.parametrize("before", [None, "false"])
+def test_parallel_tokenizers_is_undone_after_the_block_even_on_error(monkeypatch, before):
+    import os
+
+    if before is None:
+        monkeypatch.delenv("TOKENIZERS_PARALLELISM", raising=False)
+    else:
+        monkeypatch.setenv("TOKENIZERS_PARALLELISM", before)
+    with pytest.raises(RuntimeError):
+        with accel.parallel_tokenizers():
+            assert os.environ["TOKENIZERS_PARALLELISM"] == "true"
+            raise RuntimeError("inside")
+    assert os.environ.get("TOKENIZERS_PARALLELISM") == before
