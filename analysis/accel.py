@@ -203,18 +203,20 @@ def id_batch(ids: list[list[int]], rows: np.ndarray, device: str = "cpu"):
 
 
 @contextlib.contextmanager
-def parallel_tokenizers() -> Iterator[None]:
-    """The Rust tokenizers on every core inside the block, as this project's default turns them off.
+def tokenizers_parallelism(on: bool) -> Iterator[None]:
+    """``TOKENIZERS_PARALLELISM`` set to ``on`` inside the block, and put back as it was after it.
 
-    ``analysis.config`` sets ``TOKENIZERS_PARALLELISM=false`` for the whole process (forked workers must
-    not inherit a thread pool); one batch call in the parent may use the cores, and saying so explicitly
-    keeps forked workers from warning about it. Tokenising the 26,396 marked mentions of 10k RUWA
-    documents: 1.4 s on one core, about 0.7 s on two. The token ids are the same either way.
+    ``analysis.config`` turns the Rust tokenizers' threads off for the whole process. The one batch call
+    that tokenises a MiniLM pass turns them on (:func:`parallel_tokenizers`). Worker processes must
+    then be forked with them off, said explicitly: a child forked with ``true`` after the parent's
+    thread pool existed hangs for ever at its first batch call (that pool's threads are not in the
+    child), and one forked with the variable unset prints a warning. A test forks workers that
+    tokenise after the parent did so on every core.
     """
     import os
 
     env = os.environ.get("TOKENIZERS_PARALLELISM")
-    os.environ["TOKENIZERS_PARALLELISM"] = "true"
+    os.environ["TOKENIZERS_PARALLELISM"] = "true" if on else "false"
     try:
         yield
     finally:
@@ -222,6 +224,15 @@ def parallel_tokenizers() -> Iterator[None]:
             os.environ.pop("TOKENIZERS_PARALLELISM", None)
         else:
             os.environ["TOKENIZERS_PARALLELISM"] = env
+
+
+def parallel_tokenizers():
+    """The Rust tokenizers on every core inside the block (see :func:`tokenizers_parallelism`).
+
+    Tokenising the 26,396 marked mentions of 10k RUWA documents: 1.4 s on one core, about 0.7 s on two.
+    The token ids are the same either way.
+    """
+    return tokenizers_parallelism(True)
 
 
 @contextlib.contextmanager
@@ -303,10 +314,10 @@ def map_single_threaded(task, n_tasks: int, processes: int, done=None) -> list:
 
     _TASK = task
     n_done = 0
-    # the parent's tokenizers ran in parallel: say so explicitly (parallel_tokenizers) while workers are
-    # forked, or each prints a warning. An executor, not multiprocessing.Pool: a worker killed by the
+    # workers forked with the tokenizers' threads off, said explicitly (tokenizers_parallelism): the
+    # parent's may have run on every core. An executor, not multiprocessing.Pool: a worker killed by the
     # kernel breaks it (and this call) instead of leaving the pool waiting for a result that never comes.
-    with parallel_tokenizers():
+    with tokenizers_parallelism(False):
         pool = ProcessPoolExecutor(min(processes, n_tasks), mp_context=mp.get_context("fork"),
                                    initializer=_worker_init)
         try:

@@ -157,3 +157,41 @@ def test_parallel_tokenizers_is_undone_after_the_block_even_on_error(monkeypatch
             assert os.environ["TOKENIZERS_PARALLELISM"] == "true"
             raise RuntimeError("inside")
     assert os.environ.get("TOKENIZERS_PARALLELISM") == before
+
+
+_FORK_AFTER_PARALLEL_TOKENIZING = """
+from analysis import accel
+from analysis.embeddings import minilm_path
+from transformers import AutoTokenizer
+
+tok = AutoTokenizer.from_pretrained(str(minilm_path()))
+texts = [f"NATO and the EU answered Russia on day {i}." for i in range(5000)]
+with accel.parallel_tokenizers():
+    tok(texts)                                   # the parent's thread pool now exists
+
+def task(i):
+    return [len(x) for x in tok(texts[:2000])["input_ids"]][:3]   # a batch call in a forked worker
+
+print(accel.map_single_threaded(task, 2, 2))
+"""
+
+
+def test_workers_forked_after_the_parent_tokenised_on_every_core_can_tokenise():
+    """A worker forked with the tokenizers' parallelism on, after the parent used it, hangs for ever."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    # its own session: a hang is stopped with its forked workers, not left behind
+    proc = subprocess.Popen([sys.executable, "-c", _FORK_AFTER_PARALLEL_TOKENIZING], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("a forked worker hung in the tokenizer")
+    assert proc.returncode == 0, err[-2000:]
+    assert out.strip() == "[[12, 12, 12], [12, 12, 12]]"
+    assert "huggingface/tokenizers" not in err          # no fork warning either
