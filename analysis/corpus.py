@@ -568,11 +568,13 @@ def _close_pairs(sv: np.ndarray, threshold: float):
     the block, ``j`` over all rows. All pairs are compared, which is quadratic; on a CPU with native
     bfloat16 (and 5,000 rows or more) the products run in bfloat16 through PyTorch and only pairs within
     ``_BF16_MARGIN`` of the threshold are kept as candidates: 2.3x faster (the 28,859 long sentences of
-    the RUWA corpus: 4.0 s to 1.7 s). Either way each candidate's cosine is then computed again in float32, pair by pair, and
-    that value decides: the pairs and cosines are the same whichever way the candidates came, and do
-    not depend on the block or the core count.
+    the RUWA corpus: 4.0 s to 1.7 s). Either way each candidate's cosine is then computed again in
+    float32, pair by pair, and that value decides: the pairs and cosines are the same whichever way the
+    candidates came, and do not depend on the block or the core count.
     """
-    fast = len(sv) >= 5000 and _bf16_products()
+    from analysis import accel
+
+    fast = len(sv) >= 5000 and accel.cpu_has_bf16()
     if fast:
         import torch
 
@@ -588,12 +590,6 @@ def _close_pairs(sv: np.ndarray, threshold: float):
         exact = np.einsum("ij,ij->i", sv[ci + lo], sv[cj])
         keep = exact >= threshold
         yield lo, ci[keep], cj[keep], exact[keep]
-
-
-def _bf16_products() -> bool:
-    from analysis import accel
-
-    return accel.cpu_has_bf16()
 
 
 def find_duplicates(

@@ -249,7 +249,7 @@ def test_close_sentence_pairs_are_the_same_with_bfloat16_candidates(monkeypatch,
     """Retold sentences: bfloat16 products only propose candidates; float32 decides, so nothing changes."""
     import numpy as np
 
-    import analysis.corpus as corpus_mod
+    from analysis import accel
     from analysis.corpus import _close_pairs
 
     rng = np.random.default_rng(7)
@@ -260,7 +260,7 @@ def test_close_sentence_pairs_are_the_same_with_bfloat16_candidates(monkeypatch,
     sv /= np.linalg.norm(sv, axis=1, keepdims=True)
     found = {}
     for fast in (False, True):
-        monkeypatch.setattr(corpus_mod, "_bf16_products", lambda fast=fast: fast)
+        monkeypatch.setattr(accel, "cpu_has_bf16", lambda fast=fast: fast)
         found[fast] = [(lo + i, j, v) for lo, ii, jj, vv in _close_pairs(sv, threshold)
                        for i, j, v in zip(ii.tolist(), jj.tolist(), vv.tolist())]
     assert found[True] == found[False]
