@@ -15,8 +15,10 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,6 +37,7 @@ __all__ = [
     "EmbeddingCache",
     "model2vec_path",
     "distill_model2vec",
+    "StaticEncoder",
 ]
 
 log = logging.getLogger(__name__)
@@ -181,6 +184,93 @@ def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: 
     return out.cpu().numpy()
 
 
+class StaticEncoder:
+    """model2vec's ``StaticModel.encode`` for a plain static table, the same vectors bit for bit, faster.
+
+    ``StaticModel.encode`` averages each text's token vectors length bucket by length bucket in float16
+    and, above 10,000 texts, in threads that each tokenise on one core. On the 17,703 RUWA sentences of
+    10,000 documents that is 0.41 s. Here every text is tokenised in one batch call on every core, and
+    the means are one sparse product in float32 (the same sums in the same order as numpy's float16
+    mean, which accumulates in float32), rounded to the table's dtype and normalised exactly as
+    model2vec does. Plain-ASCII texts also skip BERT's normaliser: for them it only lowercases (no
+    accents, Chinese characters or control characters to handle), so ``str.lower`` gives the same token
+    ids at about 60% of the tokenizer's time. A test compares the vectors with ``StaticModel.encode``
+    and the token ids with the full tokenizer.
+
+    Tables with token weights, a token mapping or a quantised dtype go to ``StaticModel.encode``.
+    """
+
+    def __init__(self, model):
+        from tokenizers import Tokenizer, normalizers
+
+        self.model = model
+        table = np.asarray(model.embedding)
+        self.plain = (model.weights is None and model.token_mapping is None
+                      and table.dtype in (np.float16, np.float32))
+        self.table = table.astype(np.float32) if self.plain else None
+        norm = model.tokenizer.normalizer
+        self.ascii_tokenizer = None
+        if self.plain and isinstance(norm, normalizers.BertNormalizer) and norm.lowercase:
+            self.ascii_tokenizer = Tokenizer.from_str(model.tokenizer.to_str())
+            self.ascii_tokenizer.normalizer = None
+        # texts that need the full tokenizer: anything but printable ASCII (tab, newline, carriage return
+        # allowed), or an added token's text ("[UNK]", "[SEP]" ...), matched before any lowercasing
+        added = sorted({t.content for t in model.tokenizer.get_added_tokens_decoder().values()}, key=len)
+        # (the case-insensitive group is scoped: under re.I the ASCII class would also match "İ" or "ſ")
+        self._needs_full = re.compile(r"[^\t\n\r\x20-\x7e]" + "".join(f"|(?i:{re.escape(a)})" for a in added))
+
+    def _ids(self, texts: list[str]) -> list[list[int]]:
+        """Token ids as ``StaticModel.tokenize`` gives them (truncated, unknown tokens dropped)."""
+        m = self.model
+        if m.max_length is not None:
+            cut = m.max_length * m.median_token_length
+            texts = [t[:cut] for t in texts]
+        plain: list[int] = []
+        rest: list[int] = []
+        for i, t in enumerate(texts):
+            (rest if self.ascii_tokenizer is None or self._needs_full.search(t) else plain).append(i)
+        ids: list[list[int]] = [[]] * len(texts)
+        for tok, idx, prep in ((self.ascii_tokenizer, plain, str.lower), (m.tokenizer, rest, None)):
+            if not idx:
+                continue
+            if m.max_length is None:
+                tok.no_truncation()
+            else:
+                tok.enable_truncation(m.max_length)
+            batch = [prep(texts[i]) if prep else texts[i] for i in idx]
+            with accel.parallel_tokenizers():
+                encs = tok.encode_batch_fast(batch, add_special_tokens=False)
+            for i, e in zip(idx, encs):
+                ids[i] = e.ids
+        if m.unk_token_id is not None:
+            unk = m.unk_token_id
+            ids = [[t for t in x if t != unk] if unk in x else x for x in ids]
+        return ids
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """One float32 vector per text (the table's dtype rounding kept, as ``StaticModel.encode``)."""
+        if not self.plain:
+            with accel.parallel_tokenizers():
+                return np.asarray(self.model.encode(texts, batch_size=1024), dtype=np.float32)
+        import scipy.sparse as sp
+
+        ids = self._ids(list(texts))
+        lens = np.fromiter(map(len, ids), np.int64, len(ids))
+        flat = np.fromiter(itertools.chain.from_iterable(ids), np.int64, int(lens.sum()))
+        indptr = np.concatenate([[0], np.cumsum(lens)])
+        counts = sp.csr_matrix((np.ones(len(flat), np.float32), flat, indptr),
+                               shape=(len(ids), self.table.shape[0]))
+        out = np.asarray(counts @ self.table, dtype=np.float32)          # the sums, in token order
+        out /= np.maximum(lens, 1)[:, None].astype(np.float32)            # (no tokens: a zero vector)
+        dtype = np.asarray(self.model.embedding).dtype
+        out = out.astype(dtype, copy=False)                                # model2vec's mean is in its dtype
+        if self.model.normalize:
+            out = out.astype(np.float32, copy=False)
+            out /= np.linalg.norm(out, axis=1, keepdims=True) + 1e-32
+            out = out.astype(dtype, copy=False)
+        return out.astype(np.float32, copy=False)
+
+
 class EmbeddingCache:
     """Append-only cache of vectors keyed by text sha256, one folder per model hash."""
 
@@ -311,7 +401,7 @@ class Embedder:
                 from model2vec import StaticModel
 
                 _ = self.model_hash
-                self._model = StaticModel.from_pretrained(str(model2vec_path()))
+                self._model = StaticEncoder(StaticModel.from_pretrained(str(model2vec_path())))
         return self._model
 
     def _encode(self, texts: list[str]) -> np.ndarray:
@@ -325,11 +415,7 @@ class Embedder:
                 sizes = {} if dev == "cuda" else {"fixed_tokens": accel.CPU_PRODUCT_TOKENS}
                 vecs = encode_pretokenized(model, texts, dev, progress=self.show_progress_bar, **sizes)
         else:
-            # below 10,000 texts model2vec tokenises in one batch call: on every core here. Above, its
-            # own threads take batches, each tokenised on one core (it turns the parallelism off itself)
-            with accel.parallel_tokenizers():
-                vecs = model.encode(texts, batch_size=max(self.batch_size, 1024),
-                                    show_progress_bar=self.show_progress_bar)
+            vecs = model.encode(texts)
         return np.asarray(vecs, dtype=np.float32)
 
     def encode(self, texts: list[str], persist: bool = True) -> np.ndarray:

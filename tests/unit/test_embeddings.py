@@ -139,3 +139,54 @@ def test_vectors_are_the_same_in_worker_processes_and_here(monkeypatch):
         torch.set_num_threads(before)
     assert np.array_equal(here, pooled)
     assert np.array_equal(enc.encode(texts[7:8])[0], here[7])
+
+
+@pytest.mark.parametrize("dtype,max_length", [(np.float16, 512), (np.float32, 8), (np.float16, None)])
+def test_static_encoder_matches_model2vec(dtype, max_length):
+    """The fast path's encoder gives StaticModel.encode's vectors bit for bit, and the full tokenizer's ids.
+
+    Plain-ASCII texts skip BERT's normaliser (lowercased in Python instead); anything else, and any text
+    holding an added token's text, goes through the full tokenizer.
+    """
+    from model2vec import StaticModel
+    from tokenizers import Tokenizer
+
+    from analysis.embeddings import StaticEncoder, minilm_path
+
+    tok = Tokenizer.from_file(str(minilm_path() / "tokenizer.json"))
+    vocab = tok.get_vocab_size()
+    table = np.random.default_rng(0).normal(size=(vocab, 12)).astype(dtype)
+    model = StaticModel(table, tok, normalize=True, max_length=max_length)
+    texts = ["NATO met in Brussels.", "", "   ", "Kyiv's mayor said: \"We will rebuild.\"",
+             "Café déjà vu in Zürich", "İbrahim Kalın met Erdoğan", "北京 and NATO", "tab\tand\nnew\rline",
+             "vertical\x0btab", "nul\x00char", "del\x7fchar", "[UNK] [unk] [SEP]x [Mask]", "ſtrange Kelvin \u212a",
+             "zero\u200bwidth", "ÉLYSÉE PALACE", "naïve résumé", "VON DER LEYEN", "a" * 3000,
+             " ".join(["Ukraine"] * 700), "EU-Russia talks (2022): 5% cut; $10bn...", "100 UNKNOWN ###"]
+    ours = StaticEncoder(model)
+    assert ours.plain and ours.ascii_tokenizer is not None
+    expected = np.asarray(model.encode(texts), dtype=np.float32)
+    got = ours.encode(texts)
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+    assert np.linalg.norm(got[0]) == pytest.approx(1.0, abs=1e-3)
+    assert not got[1].any()                                            # no tokens: the zero vector
+    cut = [t[:model.max_length * model.median_token_length] if model.max_length else t for t in texts]
+    assert ours._ids(texts) == model.tokenize(cut)
+
+
+def test_static_encoder_falls_back_for_weighted_tables():
+    """A table with token weights (vocabulary quantisation) is encoded by model2vec itself."""
+    from model2vec import StaticModel
+    from tokenizers import Tokenizer
+
+    from analysis.embeddings import StaticEncoder, minilm_path
+
+    tok = Tokenizer.from_file(str(minilm_path() / "tokenizer.json"))
+    vocab = tok.get_vocab_size()
+    rng = np.random.default_rng(1)
+    model = StaticModel(rng.normal(size=(vocab, 6)).astype(np.float32), tok, normalize=False,
+                        weights=rng.uniform(0.5, 2, vocab).astype(np.float32))
+    ours = StaticEncoder(model)
+    assert not ours.plain
+    texts = ["NATO met in Brussels.", "Russia and Ukraine"]
+    np.testing.assert_array_equal(ours.encode(texts), np.asarray(model.encode(texts), dtype=np.float32))
