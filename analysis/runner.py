@@ -459,7 +459,23 @@ def run_pipeline(params: Params, out_dir: Path | None = None, until: str | None 
         os.replace(staging, target)
         if trash.exists():
             shutil.rmtree(trash, ignore_errors=True)
+        _remove_leftovers(target, log)
     return target
+
+
+def _remove_leftovers(target: Path, log) -> None:
+    """Remove what earlier failed or interrupted runs of ``target`` left beside it.
+
+    A failed run keeps its staging folder so that its partial outputs and logs can be read; once a later
+    run of the same folder has succeeded they are stale. Called under the run's lock, so no other run of
+    ``target`` is writing them.
+    """
+    left = sorted([*target.parent.glob(f".{target.name}.staging-*"), *target.parent.glob(f".{target.name}.old-*")])
+    for path in left:
+        shutil.rmtree(path, ignore_errors=True)
+    if left:
+        log(f"removed {len(left)} folder(s) left by earlier failed or interrupted runs: "
+            + ", ".join(p.name for p in left))
 
 
 def _stage_summary(run_dir: Path, stage: str) -> str:

@@ -68,6 +68,32 @@ def test_failed_late_stage_keeps_previous_outputs(seeds_run, tmp_path):
     assert before == after
 
 
+def test_successful_run_removes_what_failed_runs_left(seeds_run, tmp_path):
+    """A failed run's staging folder stays for reading until a later run of the same folder succeeds."""
+    import shutil
+
+    from analysis.errors import StageError
+    from analysis.params import load_params
+    from analysis.runner import run_pipeline
+
+    out = tmp_path / "seeds"
+    shutil.copytree(seeds_run, out)
+    crashed = tmp_path / ".seeds.staging-999999999"          # an interrupted run of another process
+    (crashed / "logs").mkdir(parents=True)
+    other = tmp_path / ".other.staging-999999999"            # another run folder's: not ours to remove
+    other.mkdir()
+    with pytest.raises(StageError):
+        run_pipeline(load_params(), out, fail_at="summary", log=lambda m: None)
+    failed = sorted(p.name for p in tmp_path.glob(".seeds.staging-*"))
+    assert len(failed) == 2, failed                          # kept: its partial outputs and logs
+    lines: list[str] = []
+    run_pipeline(load_params(), out, log=lines.append)
+    # the failed run's folder had this process's id, so this run started from it; the other one is removed
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.staging-999999999", "seeds"]
+    assert any("removed 1 folder(s) left by earlier failed or interrupted runs: .seeds.staging-999999999" in m
+               for m in lines), lines
+
+
 def test_stages_one_at_a_time_give_the_same_tables(seeds_run, tmp_path):
     """The shared seeds run executes topics and actors side by side; one after the other, the same bytes."""
     out = tmp_path / "serial"
