@@ -271,6 +271,9 @@ class StaticEncoder:
         return out.astype(np.float32, copy=False)
 
 
+KEY_BYTES = 32      # cache keys are sha256 digests
+
+
 class EmbeddingCache:
     """Append-only cache of vectors keyed by text sha256, one folder per model hash."""
 
@@ -288,7 +291,9 @@ class EmbeddingCache:
                 s = len(self._shards)
                 self._shards.append(vecs)
                 for i, k in enumerate(keys):
-                    self._index[bytes(k)] = (s, i)
+                    # numpy's fixed-width bytes drop trailing zero bytes: a digest ending in 0x00 (one in
+                    # 256) would otherwise never be found again, and be encoded again on every run
+                    self._index[bytes(k).ljust(KEY_BYTES, b"\0")] = (s, i)
 
     def __len__(self) -> int:
         return len(self._index)
@@ -305,7 +310,7 @@ class EmbeddingCache:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         name = hashlib.sha256(b"".join(keys)).hexdigest()[:16]
-        karr = np.array(keys, dtype="S32")
+        karr = np.array(keys, dtype=f"S{KEY_BYTES}")
         for suffix, arr in ((".vecs.npy", vecs.astype(np.float32)), (".keys.npy", karr)):
             tmp = self.folder / f".tmp-{os.getpid()}-{name}{suffix}"
             with open(tmp, "wb") as f:

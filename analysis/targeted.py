@@ -284,10 +284,14 @@ class TargetedScorer:
 
     _cache: dict[str, TargetedScorer] = {}
 
-    def __init__(self, classifier: TargetedClassifier, batch_size: int = 32, precision: str = "float32"):
+    def __init__(self, classifier: TargetedClassifier, batch_size: int = 32, precision: str = "float32",
+                 cache_name: str | None = None):
         self.classifier = classifier
         self.batch_size = batch_size
         self.precision = precision
+        self.cache_name = cache_name
+        self.n_scored_ = 0
+        self.n_cached_ = 0
 
     @classmethod
     def load(cls, path: Path = MODEL_FILE, device: str = "auto", precision: str = "auto") -> TargetedScorer:
@@ -300,12 +304,44 @@ class TargetedScorer:
             clf = TargetedClassifier.load(path).merge()
             clf.module.to(dev)                      # GPU path; CPU machines and CI never need it
             accel.store_linear_weights(clf.module, prec)    # same numbers as autocast alone, faster
-            cls._cache[key] = cls(clf, batch_size=32 if dev == "cpu" else 256, precision=prec)
+            from analysis.embeddings import file_sha256
+
+            # probabilities on disk, per model file, device and precision (see ``score``)
+            name = f"{file_sha256(Path(path))[:16]}-{dev}-{prec}"
+            cls._cache[key] = cls(clf, batch_size=32 if dev == "cpu" else 256, precision=prec, cache_name=name)
         return cls._cache[key]
 
     @property
     def card(self) -> dict:
         return getattr(self.classifier, "card", {})
+
+    def _proba(self, texts: list[str]) -> np.ndarray:
+        """Probabilities of distinct marked texts, from the on-disk cache where it has them.
+
+        A mention's probabilities depend on its marked text alone (see ``predict_proba``), so a stored
+        value is the one scoring would give again, bit for bit, on this kind of machine. The cache
+        (``<cache>/targeted/<model sha256>-<device>-<precision>/``, like the embedding cache) means that
+        after a change to the actor dictionary, or with new articles added to a corpus, only the new
+        mentions are scored.
+        """
+        import hashlib
+
+        from analysis import config
+        from analysis.embeddings import EmbeddingCache
+
+        if self.cache_name is None:
+            self.n_scored_, self.n_cached_ = len(texts), 0
+            return self.classifier.predict_proba(texts, self.batch_size, self.precision)
+        store = EmbeddingCache(config.cache_dir() / "targeted" / self.cache_name)
+        keys = [hashlib.sha256(t.encode("utf-8")).digest() for t in texts]
+        _, missing = store.get(keys)
+        self.n_scored_, self.n_cached_ = len(missing), len(texts) - len(missing)
+        if missing:
+            store.put([keys[i] for i in missing],
+                      self.classifier.predict_proba([texts[i] for i in missing], self.batch_size, self.precision))
+        got, missing = store.get(keys)
+        assert not missing
+        return got
 
     def score(self, sentences: list[str], spans: list[tuple[int, int]]) -> pd.DataFrame:
         cc = self.classifier.cfg.context_chars
@@ -315,7 +351,7 @@ class TargetedScorer:
                                  **{f"p_{lab}": pd.Series(dtype=float) for lab in LABELS}})
         # Each distinct marked text is scored once (news repeats boilerplate and agency copy).
         uniq, inverse = np.unique(np.array(texts, dtype=object), return_inverse=True)
-        p = self.classifier.predict_proba(list(uniq), self.batch_size, self.precision).astype(np.float64)[inverse]
+        p = self._proba(list(uniq)).astype(np.float64)[inverse]
         df = pd.DataFrame({"polarity": np.array(LABELS)[p.argmax(1)], "score": np.round(p[:, 2] - p[:, 0], 6)})
         for i, lab in enumerate(LABELS):
             df[f"p_{lab}"] = np.round(p[:, i], 6)

@@ -23,12 +23,20 @@ def _stages(P):
 
 
 @pytest.fixture(scope="module")
-def both():
+def both(tmp_path_factory):
     P = load_params(config.DEFAULT_PARAMS_FILE)
     # Three partitions over five documents: slices of unequal size, one stage per process.
     Pd = P.with_overrides({"compute": {"scheduler": "local", "workers": 2, "partitions": 3}})
     try:
-        yield _stages(P), _stages(Pd)
+        # each path with an empty cache of its own: the workers score every mention themselves
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("ANALYSIS_CACHE_DIR", str(tmp_path_factory.mktemp("pandas-cache")))
+            plain = _stages(P)
+            dask_cache = tmp_path_factory.mktemp("dask-cache")
+            mp.setenv("ANALYSIS_CACHE_DIR", str(dask_cache))
+            dask = _stages(Pd)
+        assert any((dask_cache / "targeted").rglob("*.vecs.npy"))     # scored by the workers, not read back
+        yield plain, dask
     finally:
         close_clients()
 

@@ -35,11 +35,41 @@ def test_tone_depends_on_the_target():
     assert ((out[["p_negative", "p_neutral", "p_positive"]].sum(1) - 1).abs() < 1e-4).all()
 
 
-def test_same_input_same_scores():
+def test_same_input_same_scores(tmp_path, monkeypatch):
     s = ["Ukraine welcomed the generous help from its allies."] * 3
+    monkeypatch.setenv("ANALYSIS_CACHE_DIR", str(tmp_path / "a"))       # both scored, neither cached
     a = score_targets(s, [(0, 7)] * 3)
+    monkeypatch.setenv("ANALYSIS_CACHE_DIR", str(tmp_path / "b"))
     b = score_targets(list(reversed(s)), [(0, 7)] * 3)
     assert a.equals(b)
+
+
+def test_scored_mentions_are_cached_on_disk(tmp_path, monkeypatch):
+    """A second run scores only the mentions it has not seen, and gets the same table as scoring afresh."""
+    from analysis.targeted import TargetedScorer
+
+    scored: list[str] = []
+    real = TargetedClassifier.predict_proba
+
+    def counting(self, texts, *args, **kwargs):
+        scored.extend(texts)
+        return real(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(TargetedClassifier, "predict_proba", counting)
+    monkeypatch.setenv("ANALYSIS_CACHE_DIR", str(tmp_path / "cache"))
+    s = ["NATO condemned Russia's brutal aggression against Ukraine.",
+         "Ukraine welcomed the generous help from its allies."]
+    first = score_targets(s, [(0, 4), (0, 7)])
+    assert len(scored) == 2 and any((tmp_path / "cache" / "targeted").rglob("*.vecs.npy"))
+    scored.clear()
+    s2 = s + ["NATO condemned Russia's brutal aggression against Ukraine."]
+    again = score_targets(s2, [(0, 4), (0, 7), (15, 21)])            # one new mention: Russia
+    assert scored == [mark_target(s2[2], 15, 21)]
+    assert again.iloc[:2].equals(first)
+    scorer = TargetedScorer.load()
+    assert (scorer.n_scored_, scorer.n_cached_) == (1, 2)
+    monkeypatch.setenv("ANALYSIS_CACHE_DIR", str(tmp_path / "empty"))
+    assert score_targets(s2, [(0, 4), (0, 7), (15, 21)]).equals(again)   # afresh: the same, bit for bit
 
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])

@@ -46,6 +46,14 @@ def test_cache_shards_reload_without_pickle(tmp_path):
     assert missing == [1] and np.array_equal(got[0], [0, 1])
 
 
+def test_cache_finds_keys_ending_in_zero_bytes_after_reload(tmp_path):
+    """Fixed-width numpy bytes drop trailing zero bytes; one sha256 digest in 256 ends in one."""
+    keys = [b"a" * 31 + b"\0", b"b" * 30 + b"\0\0", b"c" * 32]
+    EmbeddingCache(tmp_path).put(keys, np.arange(6, dtype=np.float32).reshape(3, 2))
+    got, missing = EmbeddingCache(tmp_path).get(keys)
+    assert missing == [] and np.array_equal(got, [[0, 1], [2, 3], [4, 5]])
+
+
 def test_model_hash_mismatch_is_a_clear_error(tmp_path):
     fake = tmp_path / "model"
     fake.mkdir()
