@@ -407,6 +407,7 @@ class TopicModel:
                                 representation_model=self._representation(), top_n_words=self.top_n_words)
             topics = np.asarray(model.topics_)
         self.model_ = model
+        self.fit_texts_ = docs           # what the model was fitted on (the sample, above the limit)
         self.units_, self.embeddings_, self.labels_ = units.reset_index(drop=True), vecs, topics
         self.clustered_ = clustered
         self.n_fit_units_ = n
@@ -517,7 +518,8 @@ class TopicModel:
         topics = [t for t in self.topics_table_["topic"] if t != -1]
         if len(topics) < 3:
             return pd.DataFrame(columns=["parent_id", "parent_name", "child_left_id", "child_right_id", "distance"])
-        h = self.model_.hierarchical_topics(self.units_["text"].tolist())
+        # BERTopic merges the c-TF-IDF of its own fit: the texts it was fitted on (the sample, when there is one)
+        h = self.model_.hierarchical_topics(self.fit_texts_)
         cols = ["Parent_ID", "Parent_Name", "Child_Left_ID", "Child_Right_ID", "Distance"]
         out = h[cols].copy()
         out.columns = ["parent_id", "parent_name", "child_left_id", "child_right_id", "distance"]

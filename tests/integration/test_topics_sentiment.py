@@ -104,6 +104,9 @@ def test_sample_fit_then_transform_covers_every_unit(seeds_run):
     assert (tm.transform(vecs) >= 0).all()
     again = TopicModel(small_corpus_max_units=10, min_cluster_size=5, fit_sample_limit=80, random_state=3).fit(units, vecs)
     assert again.segment_topics_.equals(tm.segment_topics_)
+    # the hierarchy merges the fitted topics (it once read all 118 texts against the sample's 80 labels)
+    assert len(tm.topics_table_) >= 4
+    assert len(tm.hierarchy()) == len([t for t in tm.topics_table_["topic"] if t != -1]) - 1
     # the layout runs the epochs asked for (200 by default), or UMAP's own choice when None
     assert tm.model_.umap_model.n_epochs == 200
     own = TopicModel(small_corpus_max_units=10, min_cluster_size=5, umap_epochs=None, random_state=3).fit(units, vecs)
