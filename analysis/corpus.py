@@ -592,6 +592,69 @@ def _close_pairs(sv: np.ndarray, threshold: float):
         yield lo, ci[keep], cj[keep], exact[keep]
 
 
+def _retold_pairs(sv: np.ndarray, sdoc: np.ndarray, threshold: float, max_documents: int | None,
+                  codes: np.ndarray | None = None) -> dict[tuple[int, int], tuple[float, int, int]]:
+    """The closest pair of sentences of each pair of documents that share one at cosine >= ``threshold``.
+
+    ``sv``: unit sentence vectors; ``sdoc``: each sentence's document (a position); ``codes``: the same
+    code for sentences of the same text. Returns ``{(a, b): (cosine, i, j)}`` for documents ``a < b``
+    with sentence ``i`` of ``a`` and ``j`` of ``b``: the highest cosine, on a tie the lowest ``i``, then
+    the lowest ``j``. A sentence whose matches fall in more than ``max_documents`` other documents is
+    left out (a stock phrase).
+
+    The search (quadratic, :func:`_close_pairs`) runs over distinct texts only: news repeats sentences
+    verbatim (agency copy, standing descriptions), and a text's vector depends on the text alone, so every
+    copy has the matches, and the cosines, of the first. Its hits are then given to every copy. Sentences
+    whose codes are equal but whose vectors are not are searched one by one.
+    """
+    n = len(sv)
+    if codes is not None:
+        _, first, codes = np.unique(codes, return_index=True, return_inverse=True)    # codes 0 .. k-1
+        codes = codes.ravel()
+        if not np.array_equal(sv, sv[first[codes]]):
+            codes = None
+    if codes is None:
+        codes, first = np.arange(n), np.arange(n)
+    n_occ = np.bincount(codes, minlength=len(first))
+    occ = np.argsort(codes, kind="stable")                  # the copies of each text, in row order
+    start = np.cumsum(n_occ) - n_occ
+    best: dict[tuple[int, int], tuple[float, int, int]] = {}
+    for lo, ui, uj, vals in _close_pairs(np.ascontiguousarray(sv[first]), threshold):
+        ui = ui + lo
+        if max_documents is not None and len(ui):
+            # distinct documents each text's matches fall in (its own copies' included), minus its own
+            r = n_occ[uj]
+            hh = np.repeat(np.arange(len(uj)), r)
+            copies = occ[start[uj][hh] + np.arange(int(r.sum())) - np.repeat(np.cumsum(r) - r, r)]
+            pairs = np.unique(np.stack([ui[hh], sdoc[copies]], axis=1), axis=0)
+            reach = np.bincount(pairs[:, 0] - lo, minlength=_PAIR_BLOCK) - 1
+            keep = reach[ui - lo] <= max_documents
+            ui, uj, vals = ui[keep], uj[keep], vals[keep]
+        if not len(ui):
+            continue
+        # every copy of ui against every copy of uj
+        m = n_occ[ui] * n_occ[uj]
+        h = np.repeat(np.arange(len(ui)), m)
+        k = np.arange(int(m.sum())) - np.repeat(np.cumsum(m) - m, m)
+        width = n_occ[uj][h]
+        gi = occ[start[ui][h] + k // width]
+        gj = occ[start[uj][h] + k % width]
+        a, b, v = sdoc[gi], sdoc[gj], vals[h]
+        fwd = a < b
+        gi, gj, a, b, v = gi[fwd], gj[fwd], a[fwd], b[fwd], v[fwd]
+        # per document pair: the highest cosine, then the lowest i, then the lowest j
+        order = np.lexsort((gj, gi, -v, b, a))
+        a, b, v, gi, gj = a[order], b[order], v[order], gi[order], gj[order]
+        head = np.ones(len(a), dtype=bool)
+        head[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+        for x, y, val, i, j in zip(a[head].tolist(), b[head].tolist(), v[head].tolist(), gi[head].tolist(),
+                                   gj[head].tolist()):
+            old = best.get((x, y))
+            if old is None or (val, -i, -j) > (old[0], -old[1], -old[2]):
+                best[(x, y)] = (val, i, j)
+    return best
+
+
 def find_duplicates(
     docs: pd.DataFrame,
     near_threshold: float = 0.8,
@@ -650,21 +713,8 @@ def find_duplicates(
         pos = {d: i for i, d in enumerate(ids)}
         sdoc = sentences["doc_id"].map(pos).to_numpy()[long_]
         sid = sentences["segment_id"].to_numpy()[long_]
-        best: dict[tuple[int, int], tuple[float, int, int]] = {}
-        for lo, hit_i, hit_j, vals in _close_pairs(sv, similar_threshold):
-            if max_documents is not None and len(hit_i):
-                # distinct other documents each sentence matches; drop stock phrases
-                pairs = np.unique(np.stack([hit_i, sdoc[hit_j]], axis=1), axis=0)
-                reach = np.bincount(pairs[:, 0], minlength=_PAIR_BLOCK) - 1  # minus its own document
-                keep = reach[hit_i] <= max_documents
-                hit_i, hit_j, vals = hit_i[keep], hit_j[keep], vals[keep]
-            for i, j, val in zip(hit_i, hit_j, vals.tolist()):
-                gi = i + lo
-                a, b = sdoc[gi], sdoc[j]
-                if a >= b:
-                    continue
-                if val > best.get((a, b), (-1.0, 0, 0))[0]:
-                    best[(a, b)] = (val, gi, j)
+        codes = pd.factorize(sentences["text"].to_numpy()[long_])[0]
+        best = _retold_pairs(sv, sdoc, similar_threshold, max_documents, codes)
         for (a, b), (val, gi, j) in best.items():
             if (ids[a], ids[b]) not in out:
                 out[(ids[a], ids[b])] = (val, "similar", sid[gi], sid[j])

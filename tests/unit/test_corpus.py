@@ -270,3 +270,48 @@ def test_close_sentence_pairs_are_the_same_with_bfloat16_candidates(monkeypatch,
     assert pairs >= {(i, j) for i, j in zip(*np.nonzero((truth >= threshold) & ~near))}
     assert all(truth[i, j] >= threshold - 1e-5 for i, j in pairs)
     assert ((truth > 0.83) & (truth < 0.87)).sum() > 200      # the threshold is really put to the test
+
+
+@pytest.mark.parametrize("max_documents", [None, 6])
+def test_retold_sentences_searched_once_per_distinct_text(monkeypatch, max_documents):
+    """Repeated sentences are searched once and their hits given to every copy: the same pairs and evidence."""
+    import numpy as np
+
+    from analysis import corpus
+
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(150, 16)).astype(np.float32)
+    texts = np.vstack([base, base + rng.normal(size=base.shape).astype(np.float32) * 0.45])   # 300 texts
+    texts /= np.linalg.norm(texts, axis=1, keepdims=True)
+    codes = rng.zipf(1.6, size=1500) % 300                     # a few texts copied many times, most once
+    sv = texts[codes]
+    sdoc = np.sort(rng.integers(0, 500, size=1500))            # sentences of one document are adjacent
+    searched = []
+    real = corpus._close_pairs
+
+    def counting(vectors, threshold):
+        searched.append(len(vectors))
+        yield from real(vectors, threshold)
+
+    # the reference: every sentence against every sentence, scanned in order, the first of the best kept
+    reference: dict = {}
+    for lo, hit_i, hit_j, vals in real(sv, 0.8):
+        if max_documents is not None and len(hit_i):
+            pairs = np.unique(np.stack([hit_i, sdoc[hit_j]], axis=1), axis=0)
+            reach = np.bincount(pairs[:, 0], minlength=corpus._PAIR_BLOCK) - 1
+            keep = reach[hit_i] <= max_documents
+            hit_i, hit_j, vals = hit_i[keep], hit_j[keep], vals[keep]
+        for i, j, val in zip((hit_i + lo).tolist(), hit_j.tolist(), vals.tolist()):
+            a, b = int(sdoc[i]), int(sdoc[j])
+            if a < b and val > reference.get((a, b), (-1.0, 0, 0))[0]:
+                reference[(a, b)] = (val, i, j)
+    monkeypatch.setattr(corpus, "_close_pairs", counting)
+    once = corpus._retold_pairs(sv, sdoc, 0.8, max_documents, codes)
+    each = corpus._retold_pairs(sv, sdoc, 0.8, max_documents, None)
+    assert searched == [len(np.unique(codes)), 1500]
+    assert once == reference and each == reference and len(once) > 200
+    # copies of one text in two documents are a retelling at cosine 1, the lowest copies as evidence
+    a, b = sorted({int(sdoc[i]) for i in np.nonzero(codes == codes[0])[0]})[:2]
+    if max_documents is None:
+        val, i, j = once[(a, b)]
+        assert val == pytest.approx(1.0, abs=1e-6) and codes[i] == codes[j]
