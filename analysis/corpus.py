@@ -611,10 +611,16 @@ def _retold_pairs(sv: np.ndarray, sdoc: np.ndarray, threshold: float, max_docume
     if codes is not None:
         _, first, codes = np.unique(codes, return_index=True, return_inverse=True)    # codes 0 .. k-1
         codes = codes.ravel()
-        if not np.array_equal(sv, sv[first[codes]]):
+        copy = first[codes] != np.arange(n)
+        if not np.array_equal(sv[copy], sv[first[codes[copy]]]):
             codes = None
     if codes is None:
         codes, first = np.arange(n), np.arange(n)
+
+    def ragged(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each item, its index repeated ``counts`` times, beside 0 .. count - 1."""
+        item = np.repeat(np.arange(len(counts)), counts)
+        return item, np.arange(len(item)) - np.repeat(np.cumsum(counts) - counts, counts)
     n_occ = np.bincount(codes, minlength=len(first))
     occ = np.argsort(codes, kind="stable")                  # the copies of each text, in row order
     start = np.cumsum(n_occ) - n_occ
@@ -623,9 +629,8 @@ def _retold_pairs(sv: np.ndarray, sdoc: np.ndarray, threshold: float, max_docume
         ui = ui + lo
         if max_documents is not None and len(ui):
             # distinct documents each text's matches fall in (its own copies' included), minus its own
-            r = n_occ[uj]
-            hh = np.repeat(np.arange(len(uj)), r)
-            copies = occ[start[uj][hh] + np.arange(int(r.sum())) - np.repeat(np.cumsum(r) - r, r)]
+            hh, t = ragged(n_occ[uj])
+            copies = occ[start[uj][hh] + t]
             pairs = np.unique(np.stack([ui[hh], sdoc[copies]], axis=1), axis=0)
             reach = np.bincount(pairs[:, 0] - lo, minlength=_PAIR_BLOCK) - 1
             keep = reach[ui - lo] <= max_documents
@@ -633,9 +638,7 @@ def _retold_pairs(sv: np.ndarray, sdoc: np.ndarray, threshold: float, max_docume
         if not len(ui):
             continue
         # every copy of ui against every copy of uj
-        m = n_occ[ui] * n_occ[uj]
-        h = np.repeat(np.arange(len(ui)), m)
-        k = np.arange(int(m.sum())) - np.repeat(np.cumsum(m) - m, m)
+        h, k = ragged(n_occ[ui] * n_occ[uj])
         width = n_occ[uj][h]
         gi = occ[start[ui][h] + k // width]
         gj = occ[start[uj][h] + k % width]

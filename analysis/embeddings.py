@@ -38,6 +38,7 @@ __all__ = [
     "model2vec_path",
     "distill_model2vec",
     "StaticEncoder",
+    "text_keys",
 ]
 
 log = logging.getLogger(__name__)
@@ -200,11 +201,13 @@ class StaticEncoder:
     Tables with token weights, a token mapping or a quantised dtype go to ``StaticModel.encode``.
     """
 
-    def __init__(self, model):
+    def __init__(self, model, batch_size: int = 1024):
         from tokenizers import Tokenizer, normalizers
 
         self.model = model
+        self.batch_size = batch_size          # for model2vec's own encode (tables it must handle)
         table = np.asarray(model.embedding)
+        self.dtype = table.dtype
         self.plain = (model.weights is None and model.token_mapping is None
                       and table.dtype in (np.float16, np.float32))
         self.table = table.astype(np.float32) if self.plain else None
@@ -251,7 +254,7 @@ class StaticEncoder:
         """One float32 vector per text (the table's dtype rounding kept, as ``StaticModel.encode``)."""
         if not self.plain:
             with accel.parallel_tokenizers():
-                return np.asarray(self.model.encode(texts, batch_size=1024), dtype=np.float32)
+                return np.asarray(self.model.encode(texts, batch_size=self.batch_size), dtype=np.float32)
         import scipy.sparse as sp
 
         ids = self._ids(list(texts))
@@ -262,16 +265,20 @@ class StaticEncoder:
                                shape=(len(ids), self.table.shape[0]))
         out = np.asarray(counts @ self.table, dtype=np.float32)          # the sums, in token order
         out /= np.maximum(lens, 1)[:, None].astype(np.float32)            # (no tokens: a zero vector)
-        dtype = np.asarray(self.model.embedding).dtype
-        out = out.astype(dtype, copy=False)                                # model2vec's mean is in its dtype
+        out = out.astype(self.dtype, copy=False)                           # model2vec's mean is in its dtype
         if self.model.normalize:
             out = out.astype(np.float32, copy=False)
             out /= np.linalg.norm(out, axis=1, keepdims=True) + 1e-32
-            out = out.astype(dtype, copy=False)
+            out = out.astype(self.dtype, copy=False)
         return out.astype(np.float32, copy=False)
 
 
 KEY_BYTES = 32      # cache keys are sha256 digests
+
+
+def text_keys(texts: list[str]) -> list[bytes]:
+    """The cache key of each text: the sha256 digest of its UTF-8 bytes."""
+    return [hashlib.sha256(t.encode("utf-8")).digest() for t in texts]
 
 
 class EmbeddingCache:
@@ -328,8 +335,10 @@ class Embedder:
     Args:
         model: ``minilm`` (sentence-transformers all-MiniLM-L6-v2) or ``model2vec`` (a static model
             distilled locally from it; build it once with ``python -m analysis distill``).
-        batch_size: texts per forward pass for model2vec (MiniLM on the CPU gives every product about
-            1,024 token rows instead, so that a text's vector never depends on its batch).
+        batch_size: texts per batch (at least 1,024) when model2vec encodes a table itself (one with
+            token weights or a quantised dtype); a plain table is encoded in one call
+            (:class:`StaticEncoder`). MiniLM on the CPU gives every product about 1,024 token rows
+            instead, so that a text's vector never depends on its batch.
         device: ``auto`` picks CUDA when available, else CPU.
         precision: ``auto``, ``float32``, ``bfloat16`` or ``float16`` (GPU only) for MiniLM; see
             :mod:`analysis.accel` (``auto``: float16 on a GPU, bfloat16 on a CPU that has it natively).
@@ -406,7 +415,8 @@ class Embedder:
                 from model2vec import StaticModel
 
                 _ = self.model_hash
-                self._model = StaticEncoder(StaticModel.from_pretrained(str(model2vec_path())))
+                self._model = StaticEncoder(StaticModel.from_pretrained(str(model2vec_path())),
+                                            batch_size=max(self.batch_size, 1024))
         return self._model
 
     def _encode(self, texts: list[str]) -> np.ndarray:
@@ -435,7 +445,7 @@ class Embedder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, 384), np.float32)
-        keys = [hashlib.sha256(t.encode("utf-8")).digest() for t in texts]
+        keys = text_keys(texts)
         unique: dict[bytes, str] = dict(zip(keys, texts))
         ukeys = list(unique)
         store = self._open_store() if self.cache and persist else None

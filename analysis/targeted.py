@@ -324,16 +324,14 @@ class TargetedScorer:
         after a change to the actor dictionary, or with new articles added to a corpus, only the new
         mentions are scored.
         """
-        import hashlib
-
         from analysis import config
-        from analysis.embeddings import EmbeddingCache
+        from analysis.embeddings import EmbeddingCache, text_keys
 
         if self.cache_name is None:
             self.n_scored_, self.n_cached_ = len(texts), 0
             return self.classifier.predict_proba(texts, self.batch_size, self.precision)
         store = EmbeddingCache(config.cache_dir() / "targeted" / self.cache_name)
-        keys = [hashlib.sha256(t.encode("utf-8")).digest() for t in texts]
+        keys = text_keys(texts)
         _, missing = store.get(keys)
         self.n_scored_, self.n_cached_ = len(missing), len(texts) - len(missing)
         if missing:
