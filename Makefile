@@ -47,7 +47,7 @@ test-unit: $(STAMP) ## fast unit tests only
 
 test-notebooks: $(STAMP) ## execute every notebook with nbval, comparing the NBVAL_CHECK_OUTPUT cells
 	tmp=$$(mktemp -d) && $(PY) tools/nbgen.py --reference $$tmp/notebooks \
-	  && ANALYSIS_OUTPUTS_DIR=$$tmp/outputs $(PY) -m pytest -p no:cacheprovider --nbval-lax \
+	  && ANALYSIS_OUTPUTS_DIR=$$tmp/outputs $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-kernel-startup-timeout 300 \
 	  --nbval-sanitize-with notebooks/nbval_sanitize.cfg $$tmp/notebooks/*.ipynb -q; rc=$$?; rm -rf $$tmp; exit $$rc
 
 browser: ## install Debian's chromium for the headless report tests (needs root and apt; skipped otherwise)

@@ -181,6 +181,9 @@ class ComputeParams(_Frozen):
                                 "where the stages allow it: topics and actors both read only the corpus "
                                 "stage's tables, so with 2 they run side by side; 1: one after another. "
                                 "With a LocalCluster (scheduler 'local') always 1: each stage starts its own")
+    prestart_kernels: bool = Field(True, description="start the next stages' notebook kernels, and import "
+                                   "their libraries, while the running stages work (about 10 s less on "
+                                   "10,000 documents; one or two more processes, about 0.5 GB)")
 
     def stages_in_parallel(self) -> int:
         """How many stage notebooks the runner executes at once (1 when each would start a LocalCluster)."""

@@ -9,7 +9,7 @@ import pytest
 
 from analysis.errors import StageError
 from analysis.params import Params
-from analysis.runner import _run_stages
+from analysis.runner import _UPSTREAM, _run_stages
 
 ALL = ["corpus", "topics", "actors", "sentiment", "summary"]
 
@@ -108,3 +108,28 @@ def test_an_interrupt_stops_the_running_kernels_and_is_raised():
         _run_stages(ALL[1:], run_one, 2, lambda line: None, abort=abort)
     assert calls and calls[0] == (("topics", "actors"), 0)
     assert time.perf_counter() - t0 < 4
+
+
+def test_the_next_stages_are_prepared_when_their_upstream_stages_start():
+    """``prepare`` hears of a stage once everything it waits for has started, before it starts itself.
+
+    (The runner starts those stages' kernels then.)
+    """
+    rec, prepared = Recorder(), []
+
+    def prepare(stages):
+        with rec.lock:
+            prepared.append(list(stages))
+            rec.events.extend(f"prepare {s}" for s in stages)
+
+    _run_stages(ALL, rec, 2, lambda m: None, prepare=prepare)
+    assert prepared[0] == ["topics", "actors"]              # as soon as corpus starts
+    for stage in ALL[1:]:
+        first = rec.pos(f"prepare {stage}")
+        assert first < rec.pos(f"start {stage}")
+        assert first > max(rec.pos(f"start {u}") for u in _UPSTREAM[stage])
+    # a stage kept from an earlier run is not waited for, and nothing is prepared twice over its start
+    rec2, prepared2 = Recorder(), []
+    _run_stages(["sentiment", "summary"], rec2, 2, lambda m: None, prepare=prepared2.append)
+    assert prepared2[0] == ["summary"] and "start summary" in rec2.events
+
