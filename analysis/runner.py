@@ -223,7 +223,8 @@ PRESTART_IMPORTS = {
                "sklearn.metrics"),
     "actors": ("analysis.actors", "analysis.plots", "spacy"),
     "sentiment": ("analysis.sentiment", "analysis.plots", "analysis.targeted", "transformers",
-                  "vaderSentiment.vaderSentiment"),
+                  "transformers.models.auto.modeling_auto", "transformers.models.auto.tokenization_auto",
+                  "transformers.models.bert.modeling_bert", "vaderSentiment.vaderSentiment"),
     "summary": ("analysis.summary", "analysis.plots", "analysis.report"),
 }
 # Arguments nbclient gives the kernels it starts itself (no IPython history database)
