@@ -1,11 +1,12 @@
 """Benchmark every stage against a naive baseline on the same texts: ``make bench``.
 
     python -m bench.run [--params notebooks/params/ruwa.yaml] [--sizes 1000 10000] [--no-fast] [--no-pipeline]
-                        [--no-naive] [--float32]
+                        [--no-naive] [--no-like-for-like] [--float32]
 
 For each size N (the first N documents of the corpus in the parameters file; RUWA by default) it runs,
 each in a fresh process: this project's stages as shipped (MiniLM; the targeted model for the tone
-toward each mention), the fast path (``--fast``: the distilled model2vec encoder and the lexicon
+toward each mention), the same without the targeted model (``--like-for-like``: the kinds of
+work the baseline does too, see :mod:`bench.stages`), the fast path (``--fast``: the distilled model2vec encoder and the lexicon
 clause score for targets), the whole pipeline as a researcher runs it (:mod:`bench.pipeline`:
 ``python -m analysis run``, every notebook, figure and the report, topics and actors side by side),
 and the naive baseline (:mod:`bench.naive`). It prints a table of wall seconds,
@@ -102,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pipeline", action=argparse.BooleanOptionalAction, default=True,
                     help="also time the whole pipeline through the notebooks (python -m analysis run)")
     ap.add_argument("--naive", action=argparse.BooleanOptionalAction, default=True, help="also run the baseline")
+    ap.add_argument("--like-for-like", action=argparse.BooleanOptionalAction, default=True,
+                    help="also run the default without the targeted model (the kinds of work the baseline does)")
     ap.add_argument("--float32", action="store_true", help="also run the default pipeline in float32 "
                     "(shows what bfloat16 gains on a CPU that has it)")
     ap.add_argument("--out", default=None)
@@ -113,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             distill_model2vec()
     results: list[dict] = []
     for n in args.sizes:
-        variants = ["default"] + (["float32"] if args.float32 else []) + (["fast"] if args.fast else [])
+        variants = (["default"] + (["like_for_like"] if args.like_for_like else [])
+                    + (["float32"] if args.float32 else []) + (["fast"] if args.fast else []))
         for v in variants:
             r = _py("-m", "bench.stages", args.params, str(n), v)
             results.append({"variant": f"project/{v}", **r})
@@ -149,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for r in results:
         if "npmi" in r:
-            print(f"n={r['n']:>6} {r['variant']:<18} topics {r['n_topics']:>4}  npmi {r['npmi']:.3f}  "
+            print(f"n={r['n']:>6} {r['variant']:<22} topics {r['n_topics']:>4}  npmi {r['npmi']:.3f}  "
                   f"diversity {r['diversity']:.3f}  outliers {r['outlier_share']:.1%}"
                   + (f"  speed-up vs naive x{r['speedup_vs_naive']}" if "speedup_vs_naive" in r else "")
                   + (f"  [{r['precision']}; encoder vs raw encode x{r['encode_vs_raw']}]"
@@ -157,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                   + (f"  [encoding alone: x{r['fast_vs_minilm']} our MiniLM, x{r['fast_vs_raw']} the raw encode]"
                      if "fast_vs_minilm" in r else ""))
         elif r["variant"] == "project/pipeline" and "speedup_vs_naive" in r:
-            print(f"n={r['n']:>6} {r['variant']:<18} through the notebooks: {r['total_s']:.1f} s, "
+            print(f"n={r['n']:>6} {r['variant']:<22} through the notebooks: {r['total_s']:.1f} s, "
                   f"speed-up vs naive x{r['speedup_vs_naive']}")
     print(f"\nwrote {out}")
     return 0

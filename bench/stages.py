@@ -1,10 +1,14 @@
 """This project's stages, timed one by one in a fresh process; prints one JSON object.
 
-    python -m bench.stages PARAMS_FILE N [default|fast|float32]
+    python -m bench.stages PARAMS_FILE N [default|like_for_like|fast|float32]
 
 ``default`` is the pipeline as shipped (MiniLM, the targeted model for tone toward each mention, both
 in ``embeddings.precision: auto``: bfloat16 on a CPU that has it); ``float32`` is the same in float32;
-``fast`` is the fast path: the distilled model2vec encoder and the lexicon clause score for targets.
+``like_for_like`` is the default without the targeted model (the lexicon clause score for targets):
+the kinds of work the naive baseline does too (MiniLM vectors, BERTopic, spaCy NER, lexicon tone),
+and more (sentence vectors, retold-story detection, the dictionary, tone toward each mention by
+clause); ``fast`` is the fast path: the distilled model2vec encoder, the lexicon clause score for
+targets and no NER.
 
 After the stages it times encoding alone on the first 2,000 sentences, models loaded, no cache
 (:func:`encode_rates`): the raw ``SentenceTransformer.encode`` call (float32, batch 64, the library's
@@ -31,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 VARIANTS = {"default": {},
+            "like_for_like": {"sentiment": {"targeted_method": "clause"}},
             "fast": {"embeddings": {"model": "model2vec"}, "sentiment": {"targeted_method": "clause"},
                      "actors": {"ner_discovery": False}},
             "float32": {"embeddings": {"precision": "float32"}}}
