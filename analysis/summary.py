@@ -38,15 +38,19 @@ def actor_topic_sentiment(mentions: pd.DataFrame, segments: pd.DataFrame, segmen
     m["topic"] = m["topic"].astype("int64")
     rng = np.random.default_rng(seed)
     has_t = targets is not None and len(targets) > 0
+    # plain dicts, not a pandas reindex per cell: 2.4 s of the 4.0 s on 10k RUWA rows (1,296 cells)
+    tone_of = {k: v for k, v in zip(tone.index, tone.to_numpy(np.float64)) if v == v}      # NaN dropped
     if has_t:
-        t_score = targets.drop_duplicates(["actor_id", "segment_id"]).set_index(["actor_id", "segment_id"])["score"]
+        t = targets.drop_duplicates(["actor_id", "segment_id"])
+        t_of = {k: v for k, v in zip(zip(t["actor_id"], t["segment_id"]), t["score"].to_numpy(np.float64)) if v == v}
         t_method = str(targets["method"].iloc[0])
     rows = []
     for (actor, topic), g in m.groupby(["actor_id", "topic"], sort=True):
         segs = sorted(g["segment_id"].unique())
-        vals = tone.reindex(segs).dropna().to_numpy()
+        vals = np.array([tone_of[x] for x in segs if x in tone_of], dtype=np.float64)
         mean, lo, hi = (round(x, 6) for x in mean_ci(vals, resamples, rng))
-        tv = t_score.reindex([(actor, x) for x in segs]).dropna().to_numpy() if has_t else np.array([])
+        tv = (np.array([t_of[(actor, x)] for x in segs if (actor, x) in t_of], dtype=np.float64) if has_t
+              else np.array([]))
         tmean, tlo, thi = (round(x, 6) for x in mean_ci(tv, resamples, rng))
         rows.append((actor, int(topic), len(g), g["doc_id"].nunique(), mean, lo, hi, segs[:5], len(vals),
                      tmean, tlo, thi, t_method if has_t else ""))

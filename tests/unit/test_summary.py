@@ -1,0 +1,63 @@
+"""The actor x topic tone table against a plain pandas reference, on data with gaps and NaN tones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.sentiment import mean_ci
+from analysis.summary import ATS_COLUMNS, actor_topic_sentiment
+
+
+def _data(seed: int = 3):
+    rng = np.random.default_rng(seed)
+    n_sent = 60
+    sids = [f"d{i // 3}-s{i}" for i in range(n_sent)]
+    segments = pd.DataFrame({"segment_id": sids, "doc_id": [f"d{i // 3}" for i in range(n_sent)],
+                             "paragraph_id": [f"d{i // 3}-p0" for i in range(n_sent)], "unit": "sentence",
+                             "text": "x"})
+    segment_topics = pd.DataFrame({"segment_id": sids, "topic": rng.integers(-1, 3, n_sent)})
+    tone = rng.uniform(-1, 1, n_sent)
+    tone[rng.random(n_sent) < 0.15] = np.nan                       # NaN tones are left out
+    sentiment = pd.DataFrame({"segment_id": sids, "method": "vader", "adjusted_compound": tone})
+    sentiment = pd.concat([sentiment.iloc[5:],                      # five sentences have no tone row
+                           sentiment.assign(method="afinn", adjusted_compound=0.5)])   # another method's rows
+    k = 150
+    pick = rng.integers(0, n_sent, k)
+    mentions = pd.DataFrame({"actor_id": rng.choice(["RUS", "UKR", "NATO"], k),
+                             "segment_id": [sids[i] for i in pick], "doc_id": [f"d{i // 3}" for i in pick],
+                             "counted": rng.random(k) < 0.9})
+    t = mentions.sample(frac=0.7, random_state=1)[["actor_id", "segment_id"]]   # some mentions unscored
+    t = pd.concat([t, t.head(10)])                                 # repeated (actor, sentence) pairs
+    score = rng.uniform(-1, 1, len(t))
+    score[rng.random(len(t)) < 0.1] = np.nan
+    targets = t.assign(score=score, method="targeted_model").reset_index(drop=True)
+    return mentions, segments, segment_topics, sentiment, targets
+
+
+def _reference(mentions, segments, segment_topics, sentiment, method, resamples, seed, targets):
+    """The table the straightforward pandas way: reindex per cell."""
+    topic_of = segment_topics.set_index("segment_id")["topic"]
+    tone = sentiment[sentiment["method"] == method].set_index("segment_id")["adjusted_compound"]
+    m = mentions[mentions["counted"]].copy()
+    m["topic"] = m["segment_id"].map(topic_of)
+    m = m.dropna(subset=["topic"])
+    t_score = targets.drop_duplicates(["actor_id", "segment_id"]).set_index(["actor_id", "segment_id"])["score"]
+    rng, rows = np.random.default_rng(seed), []
+    for (actor, topic), g in m.groupby(["actor_id", "topic"], sort=True):
+        segs = sorted(g["segment_id"].unique())
+        vals = tone.reindex(segs).dropna().to_numpy()
+        mean, lo, hi = (round(x, 6) for x in mean_ci(vals, resamples, rng))
+        tv = t_score.reindex([(actor, x) for x in segs]).dropna().to_numpy()
+        tmean, tlo, thi = (round(x, 6) for x in mean_ci(tv, resamples, rng))
+        rows.append((actor, int(topic), len(g), g["doc_id"].nunique(), mean, lo, hi, segs[:5], len(vals),
+                     tmean, tlo, thi, "targeted_model"))
+    return pd.DataFrame(rows, columns=ATS_COLUMNS)
+
+
+def test_actor_topic_tone_matches_the_pandas_reference():
+    mentions, segments, segment_topics, sentiment, targets = _data()
+    got = actor_topic_sentiment(mentions, segments, segment_topics, sentiment, "vader", 200, 7, targets)
+    want = _reference(mentions, segments, segment_topics, sentiment, "vader", 200, 7, targets)
+    assert len(got) >= 8 and got["n_sentences"].lt(got["mentions"]).any()     # gaps and NaNs were hit
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
