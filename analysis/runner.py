@@ -311,7 +311,8 @@ class _Kernels:
         if thread is None:
             return None
         thread.join()
-        if km.has_kernel and km.provisioner is not None and km.provisioner.process.poll() is None:
+        proc = getattr(km.provisioner, "process", None)
+        if km.has_kernel and (proc is None or proc.poll() is None):
             return km
         self._exit(km)
         return None
