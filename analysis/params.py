@@ -133,6 +133,10 @@ class ActorParams(_Frozen):
     count_attributive: bool = True
     min_mentions: int = Field(1, ge=1)
     ner_discovery: bool = True
+    ner_sample_limit: int | None = Field(50_000, ge=1, description="above this many paragraphs, NER "
+                                         "discovery reads a seeded sample of about this many (chosen by a "
+                                         "hash of each paragraph's id); the dictionary, which is all that "
+                                         "is counted, reads every paragraph. None: NER reads them all")
     kwic_window: int = Field(60, ge=10, le=500)
     gold: str | None = Field(None, description="hand-annotated mentions CSV (doc_id, start, end, actor_id) "
                              "to score the extraction against (precision, recall)")

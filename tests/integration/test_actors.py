@@ -152,3 +152,39 @@ def test_ner_runs_without_the_shared_tok2vec_and_finds_the_same_entities():
     got = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(texts)]
     want = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in with_t2v.pipe(texts)]
     assert got == want and {lab for d in got for _, _, lab in d} >= {"ACTOR", "PERSON", "DATE"}
+
+
+def test_ner_sample_above_the_limit_counts_the_same_mentions(mentions, seeds_run):
+    """Above actors.ner_sample_limit paragraphs NER reads a seeded sample; the dictionary still reads all.
+
+    The counted mentions are those of the full run; the candidates are a subset of its candidates,
+    with their counts within the sample; the sample is chosen per paragraph id, so any slice of the
+    corpus (a Dask partition) chooses the same paragraphs, through the worker pool too.
+    """
+    from analysis.actors import ActorExtractor, analyse_actors
+    from analysis.params import load_params
+
+    p = load_params(ROOT / "notebooks/params/seeds.yaml")
+    docs = pd.read_parquet(seeds_run / "tables" / "documents.parquet")
+    segs = pd.read_parquet(seeds_run / "tables" / "segments.parquet")
+    n_paras = int((segs["unit"] == "paragraph").sum())
+    full = pd.read_parquet(seeds_run / "tables" / "actor_candidates.parquet")
+    limit = n_paras // 3
+    got = analyse_actors(p.with_overrides({"actors": {"ner_sample_limit": limit}, "compute": {"processes": 2}}),
+                         docs, segs)
+    pd.testing.assert_frame_equal(got.mentions.reset_index(drop=True), mentions.reset_index(drop=True),
+                                  check_dtype=False)
+    read, total = got.ner_paragraphs
+    assert total == n_paras and 0 < read < total and f"of {total:,} paragraphs" in got.summary()
+    assert 0 < len(got.candidates) < len(full)
+    both = got.candidates.merge(full, on=["surface", "ner_label"], suffixes=("", "_full"))
+    assert len(both) == len(got.candidates) and (both["mentions"] <= both["mentions_full"]).all()
+    # the choice depends on the paragraph id alone: a slice of the ids gives the same flags
+    ex = ActorExtractor(None, ner_share=limit / n_paras, seed=p.seed)
+    ids = segs.loc[segs["unit"] == "paragraph", "segment_id"].tolist()
+    mask = ex.ner_mask(ids)
+    assert mask.sum() == read and (ex.ner_mask(ids[5:17]) == mask[5:17]).all()
+    # at or below the limit NER reads everything, and the candidates are the full run's
+    same = analyse_actors(p.with_overrides({"actors": {"ner_sample_limit": n_paras}}), docs, segs)
+    assert same.ner_paragraphs is None
+    pd.testing.assert_frame_equal(same.candidates.reset_index(drop=True), full, check_dtype=False)
