@@ -234,7 +234,7 @@ class ActorExtractor:
     def _load(self, ner: bool | None = None):
         """The pipeline with NER (``ner`` true, the default when discovery is on) or the dictionary only."""
         ner = self.ner_discovery if ner is None else (ner and self.ner_discovery)
-        attr = "nlp_" if ner == self.ner_discovery else "ruler_nlp_"
+        attr = "nlp_" if ner else "ruler_nlp_"
         if getattr(self, attr, None) is None:
             import spacy
 
@@ -555,11 +555,13 @@ def analyse_actors(params, documents: pd.DataFrame, segments: pd.DataFrame,
     evaluation = disagreements = None
     if ap.gold:
         evaluation, disagreements = score_against_gold(mentions, params.resolve(ap.gold), documents)
+    sampled = None
+    if ap.ner_discovery and extractor.ner_share < 1:
+        paragraph_ids = segments.loc[segments["unit"] == "paragraph", "segment_id"]
+        sampled = (int(extractor.ner_mask(paragraph_ids).sum()), n_paragraphs)
     return ActorTables(mentions.reset_index(drop=True), actors.reset_index(drop=True), doc_counts, cooc,
                        candidates, kwic, ambiguous.sort_values(["doc_id", "start"], kind="stable").reset_index(drop=True),
-                       over_time, per_source, evaluation, disagreements,
-                       ner_paragraphs=(int(extractor.ner_mask(segments.loc[segments["unit"] == "paragraph", "segment_id"]).sum()),
-                                       n_paragraphs) if ap.ner_discovery and extractor.ner_share < 1 else None)
+                       over_time, per_source, evaluation, disagreements, ner_paragraphs=sampled)
 
 
 def score_against_gold(mentions: pd.DataFrame, gold_file: Path,

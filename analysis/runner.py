@@ -229,6 +229,9 @@ PRESTART_IMPORTS = {
 }
 # Arguments nbclient gives the kernels it starts itself (no IPython history database)
 _KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:"]
+# A kernel's first start in a fresh clone (byte-compiling, two runs at once on 2 cores) took over
+# papermill's default 60 s once; a kernel that never starts still fails, later.
+KERNEL_START_TIMEOUT_S = 300
 
 
 class _Kernels:
@@ -427,9 +430,6 @@ def _signal_kernel(km, sig) -> None:
         pass
 
 
-KERNEL_START_TIMEOUT_S = 300
-
-
 def _execute(stage: str, staging: Path, kernels: _Kernels) -> float:
     import papermill as pm
 
@@ -438,14 +438,11 @@ def _execute(stage: str, staging: Path, kernels: _Kernels) -> float:
     out_nb.parent.mkdir(parents=True, exist_ok=True)
     out_nb.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    (staging / "logs").mkdir(parents=True, exist_ok=True)
     try:
         pm.execute_notebook(
             str(config.NOTEBOOKS_DIR / nb), str(out_nb),
             parameters={"params_file": str(staging / "params.json"), "run_dir": str(staging)},
             kernel_name="python3", progress_bar=False, log_output=False, request_save_on_cell_execute=False,
-            # A kernel's first start in a fresh clone (byte-compiling, two runs at once on 2 cores) took
-            # over papermill's default 60 s once; a kernel that never starts still fails, later.
             start_timeout=KERNEL_START_TIMEOUT_S,
             kernel_manager_class=kernels.manager_class(stage),
         )
