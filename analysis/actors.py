@@ -276,17 +276,25 @@ class ActorExtractor:
         documents, on one of the two cores the workers needed. Chunks come back in order, so the result
         is the single-process one. ``ner``: one flag per text, whether NER reads it (the dictionary
         always does); default: every text when discovery is on.
+
+        Each distinct text is read once (news repeats agency copy and boilerplate paragraphs word for
+        word) and its entities given to every copy: spaCy reads each text of a batch on its own, so a
+        copy gets what reading it again would give.
         """
-        if ner is not None and self.ner_discovery and not np.all(ner):
-            mask = np.asarray(ner, dtype=bool)
-            out: list = [None] * len(texts)
-            for flag in (True, False):
-                idx = np.flatnonzero(mask == flag)
-                part = self._entities([texts[i] for i in idx], flag)
-                for i, ents in zip(idx, part):
-                    out[i] = ents
-            return out
-        return self._entities(texts, self.ner_discovery)
+        flags = np.full(len(texts), bool(self.ner_discovery)) if ner is None or not self.ner_discovery \
+            else np.asarray(ner, dtype=bool)
+        out: list = [None] * len(texts)
+        for flag in (True, False):
+            idx = np.flatnonzero(flags == flag)
+            if not len(idx):
+                continue
+            first: dict[str, int] = {}
+            for i in idx:
+                first.setdefault(texts[i], len(first))
+            part = self._entities(list(first), flag)
+            for i in idx:
+                out[i] = part[first[texts[i]]]
+        return out
 
     def _entities(self, texts: list[str], ner: bool) -> list[list[tuple[int, int, str, str, int]]]:
         if self.n_process <= 1 or len(texts) < 2:

@@ -188,3 +188,28 @@ def test_ner_sample_above_the_limit_counts_the_same_mentions(mentions, seeds_run
     same = analyse_actors(p.with_overrides({"actors": {"ner_sample_limit": n_paras}}), docs, segs)
     assert same.ner_paragraphs is None
     pd.testing.assert_frame_equal(same.candidates.reset_index(drop=True), full, check_dtype=False)
+
+
+def test_repeated_paragraphs_are_read_once_and_get_the_entities_of_a_fresh_read(monkeypatch):
+    """Agency copy repeats paragraphs word for word: spaCy reads each distinct text once per pipeline."""
+    from analysis.actors import ActorExtractor, load_dictionary
+
+    texts = ["Olaf Scholz met Jens Stoltenberg in Gdansk on Tuesday.",
+             "Gazprom cut supplies through Nord Stream 1, the Kremlin said.",
+             "Olaf Scholz met Jens Stoltenberg in Gdansk on Tuesday.",
+             "Antony Blinken spoke at the Pentagon about Kharkiv.",
+             "Gazprom cut supplies through Nord Stream 1, the Kremlin said."]
+    ex = ActorExtractor(load_dictionary(None))
+    fresh = [ex.entities([t])[0] for t in texts]          # each read on its own
+    read: list[tuple[bool, list[str]]] = []
+    real = ex._entities
+    monkeypatch.setattr(ex, "_entities", lambda ts, ner: read.append((ner, list(ts))) or real(ts, ner))
+    assert ex.entities(texts) == fresh
+    assert read == [(True, [texts[0], texts[1], texts[3]])]
+    # with a NER sample, a copy outside it is read by the dictionary pipeline alone
+    read.clear()
+    got = ex.entities(texts, [True, False, False, True, False])
+    assert read == [(True, [texts[0], texts[3]]), (False, [texts[1], texts[0]])]
+    assert got[0] == fresh[0] and got[3] == fresh[3]
+    assert got[2] == [e for e in fresh[2] if e[3] == "ACTOR"] and got[1] == got[4]
+    assert {e[3] for e in fresh[0]} > {"ACTOR"}
