@@ -281,8 +281,8 @@ class ActorExtractor:
         word) and its entities given to every copy: spaCy reads each text of a batch on its own, so a
         copy gets what reading it again would give.
         """
-        flags = np.full(len(texts), bool(self.ner_discovery)) if ner is None or not self.ner_discovery \
-            else np.asarray(ner, dtype=bool)
+        # (a text flagged for NER with discovery off gets the dictionary pipeline: see _load)
+        flags = np.full(len(texts), bool(self.ner_discovery)) if ner is None else np.asarray(ner, dtype=bool)
         out: list = [None] * len(texts)
         for flag in (True, False):
             idx = np.flatnonzero(flags == flag)

@@ -30,7 +30,7 @@ from analysis.errors import AnalysisError, RunLockedError, StageError
 from analysis.params import STAGE_SECTIONS, Params, load_params
 from analysis.tables import read_table, table_sha256, write_table
 
-__all__ = ["RunContext", "notebook_setup", "run_pipeline", "verify_run", "corpus_fingerprint",
+__all__ = ["RunContext", "git_commit", "notebook_setup", "run_pipeline", "verify_run", "corpus_fingerprint",
            "MANIFEST", "TRACKED_PACKAGES"]
 
 MANIFEST = "manifest.json"
@@ -163,7 +163,8 @@ def _extra_inputs(p: Params, stage: str) -> str:
     return h.hexdigest()
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
+    """The checked-out commit of the project (recorded in run manifests and benchmark results), or "unknown"."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=config.PROJECT_ROOT, capture_output=True,
                              text=True, timeout=10)
@@ -680,7 +681,7 @@ def _manifest(params, staging, corpus_path, corpus_hash, fingerprints, durations
         "models": {k: v for r in records.values() for k, v in r.get("models", {}).items()},
         "stage_records": records,
         "packages": _versions(),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "stages": stages,
         "tables": tables,
         "figures": figures,

@@ -144,12 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     import torch
 
-    from analysis.runner import _git_commit
+    from analysis.runner import git_commit
 
     meta = {"machine": machine(), "processor": cpu_model(), "python": platform.python_version(),
             "torch": torch.__version__, "threads": torch.get_num_threads(), "params": args.params,
             "date": dt.datetime.now().isoformat(timespec="seconds"),
-            "git_commit": _git_commit(), "argv": sys.argv[1:] if argv is None else list(argv)}
+            "git_commit": git_commit(), "argv": sys.argv[1:] if argv is None else list(argv)}
     out.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
     print()
     print(table(results))
