@@ -55,3 +55,24 @@ def test_section_hash_changes_only_with_its_sections():
     a, b = Params(), Params.model_validate({"topics": {"unit": "sentence"}})
     assert a.section_hash("corpus") == b.section_hash("corpus")
     assert a.section_hash("topics") != b.section_hash("topics")
+
+
+def test_another_corpus_from_the_seeds_file_drops_the_seeds_reference_settings(tmp_path):
+    seeds = load_params()
+    assert (seeds.embeddings.precision, seeds.actors.gold) == ("float32", "tests/data/gold_actor_mentions.csv")
+    # --corpus / corpus_path pointing elsewhere: bfloat16 where the CPU has it, no seeds gold file
+    other = load_params(None, {"corpus": {"path": str(tmp_path / "articles.csv")}})
+    assert (other.embeddings.precision, other.actors.gold) == ("auto", None)
+    assert other.topics == seeds.topics and other.sentiment == seeds.sentiment
+    # the seeds themselves, however spelled, keep them; so does an explicit override
+    from analysis import config
+
+    for same in ("seeds", str(config.PROJECT_ROOT / "seeds"), "./seeds/"):
+        assert load_params(None, {"corpus": {"path": same}}).embeddings.precision == "float32"
+    kept = load_params(None, {"corpus": {"path": str(tmp_path)}, "embeddings": {"precision": "float32"}})
+    assert (kept.embeddings.precision, kept.actors.gold) == ("float32", None)
+    # any other parameters file means what it says
+    f = tmp_path / "mine.yaml"
+    f.write_text("embeddings:\n  precision: float32\nactors:\n  gold: my_gold.csv\n")
+    mine = load_params(f, {"corpus": {"path": str(tmp_path / "b.csv")}})
+    assert (mine.embeddings.precision, mine.actors.gold) == ("float32", "my_gold.csv")
