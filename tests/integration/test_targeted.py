@@ -124,6 +124,31 @@ def test_a_mentions_score_does_not_depend_on_threads_or_processes(monkeypatch):
     assert np.array_equal(here, pooled)
 
 
+def test_cpu_batches_hold_about_512_token_rows(monkeypatch):
+    """Short texts go many to a call, long ones few: a rare long length is not filled up to 32 rows."""
+    from analysis import accel
+    from analysis.targeted import PRODUCT_TOKENS
+
+    clf = TargetedClassifier.load().merge()
+    shapes: list[tuple[int, int]] = []
+    forward = clf.module.forward
+
+    def recording(input_ids, attention_mask):
+        shapes.append(tuple(input_ids.shape))
+        return forward(input_ids, attention_mask)
+
+    monkeypatch.setattr(clf.module, "forward", recording)
+    monkeypatch.setattr(accel, "cpu_processes", lambda n: 1)       # calls in this process, where they are seen
+    short = [mark_target(f"NATO met {i}.", 0, 4) for i in range(40)]
+    long = [mark_target("NATO " + "met the allies again and again " * 12 + f"{i}.", 0, 4) for i in range(3)]
+    clf.predict_proba(short + long, 32)
+    rows = {width: r for r, width in shapes}
+    assert len(rows) == 2 and len(shapes) == 3                # 40 short texts in two calls, 3 long in one
+    for width, r in rows.items():
+        assert r == max(2, min(32, PRODUCT_TOKENS // width))  # one shape per token length
+    assert rows[max(rows)] < 32 and rows[min(rows)] == 32
+
+
 def test_lexicon_baseline_stays_a_choice():
     s = "Russia shelled the city and killed civilians, while Ukraine welcomed the generous help."
     out = score_targets([s, s], [(0, 6), (51, 58)], method="clause")
