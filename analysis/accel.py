@@ -32,7 +32,7 @@ from analysis.errors import ParameterError
 __all__ = ["cuda_available", "cpu_has_bf16", "resolve_device", "resolve_precision", "resolve", "autocast",
            "store_linear_weights", "length_batches", "CPU_PRODUCT_TOKENS", "fixed_rows", "fill_rows",
            "id_batch", "CPU_MAX_ROWS", "one_thread", "cpu_processes", "map_single_threaded", "run_batches",
-           "PROCESS_MIN_TOKENS"]
+           "PROCESS_MIN_TOKENS", "quiet_model_loading"]
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
@@ -233,6 +233,28 @@ def parallel_tokenizers():
     The token ids are the same either way.
     """
     return tokenizers_parallelism(True)
+
+
+@contextlib.contextmanager
+def quiet_model_loading() -> Iterator[None]:
+    """Quiet the transformers library inside the block: no loading bar, no load report (restored after).
+
+    Loading the installed MiniLM printed a "Loading weights" bar and a "LOAD REPORT" table naming
+    ``embeddings.position_ids`` as UNEXPECTED (a buffer that sentence-transformers checkpoints carry and
+    recent transformers versions no longer use) into every executed notebook: noise that reads like an
+    error. Real errors still raise; the weights are sha256-checked before loading.
+    """
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bar:
+            hf_logging.enable_progress_bar()
 
 
 @contextlib.contextmanager

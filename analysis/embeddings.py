@@ -151,7 +151,8 @@ def encode_pretokenized(model, texts: list[str], device: str, max_batch_tokens: 
     # longest first: on a GPU the largest batch fails early
     batches = accel.length_batches(lengths, max_batch_size, max_batch_tokens, longest_first=True,
                                    fixed_tokens=fixed_tokens)
-    bar = tqdm(total=len(texts), desc="Encoding", unit="text", disable=not progress)
+    # at most one update a second: every update is an output of its own in an executed notebook
+    bar = tqdm(total=len(texts), desc="Encoding", unit="text", disable=not progress, mininterval=1.0)
     normalize = len(names) > 2 and names[2] == "Normalize"
 
     def rows_of(idx: np.ndarray) -> int:
@@ -406,8 +407,9 @@ class Embedder:
                 from sentence_transformers import SentenceTransformer
 
                 verify_minilm()
-                self._model = SentenceTransformer(str(minilm_path()), device=self._resolved_device(),
-                                                  local_files_only=True)
+                with accel.quiet_model_loading():
+                    self._model = SentenceTransformer(str(minilm_path()), device=self._resolved_device(),
+                                                      local_files_only=True)
                 if self._resolved_device() == "cuda" and self.precision_ == "float16":
                     self._model.half()          # GPU path: half precision, large length-sorted batches
                 accel.store_linear_weights(self._model, self.precision_)   # bfloat16: cast once, not per call

@@ -119,6 +119,11 @@ def notebook_setup(params_file: str, run_dir: str, **sections: dict[str, Any]) -
 
     matplotlib.use("Agg")
     matplotlib.rcParams["svg.hashsalt"] = "analysis"
+    import warnings
+
+    # tqdm's notebook bars need ipywidgets, which the project does not install; its plain bars are used
+    # instead, and the warning saying so would sit in every executed notebook
+    warnings.filterwarnings("ignore", message="IProgress not found")
     return p, RunContext(folder, p)
 
 

@@ -92,16 +92,16 @@ def mark_target(sentence: str, start: int, end: int, context_chars: int = 300) -
 def _build(cfg: TargetedConfig):
     """Base MiniLM (sha256-checked) with adapters, marker embeddings and head; untrained parts random."""
     from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
+    from analysis.accel import quiet_model_loading
     from analysis.embeddings import minilm_path, verify_minilm
 
     verify_minilm()
     path = minilm_path()
-    hf_logging.set_verbosity_error()
-    tok = AutoTokenizer.from_pretrained(path)
-    tok.add_special_tokens({"additional_special_tokens": [MARK_OPEN, MARK_CLOSE]})
-    base = AutoModel.from_pretrained(path)
+    with quiet_model_loading():
+        tok = AutoTokenizer.from_pretrained(path)
+        tok.add_special_tokens({"additional_special_tokens": [MARK_OPEN, MARK_CLOSE]})
+        base = AutoModel.from_pretrained(path)
     if len(tok) != base.config.vocab_size:
         raise ModelError(f"marker tokens were not found in the vocabulary of {path}")
 

@@ -519,7 +519,12 @@ class TopicModel:
         if len(topics) < 3:
             return pd.DataFrame(columns=["parent_id", "parent_name", "child_left_id", "child_right_id", "distance"])
         # BERTopic merges the c-TF-IDF of its own fit: the texts it was fitted on (the sample, when there is one)
-        h = self.model_.hierarchical_topics(self.fit_texts_)
+        import contextlib
+        import io
+
+        # its merge loop draws a progress bar that cannot be turned off (noise in the executed notebook)
+        with contextlib.redirect_stderr(io.StringIO()):
+            h = self.model_.hierarchical_topics(self.fit_texts_)
         cols = ["Parent_ID", "Parent_Name", "Child_Left_ID", "Child_Right_ID", "Distance"]
         out = h[cols].copy()
         out.columns = ["parent_id", "parent_name", "child_left_id", "child_right_id", "distance"]
