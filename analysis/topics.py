@@ -701,6 +701,14 @@ def topics_per_source(segment_topics: pd.DataFrame, documents: pd.DataFrame) -> 
     return out
 
 
+# A document-level fit with this few topics over this many documents gets a hint in its summary line.
+# Seen on RUWA's first 10,000 items joined into 1,387 daily digests per outlet: each digest's sentence
+# vectors average out to "war news", and HDBSCAN found 2 topics; by paragraph, the same texts gave 52
+# topics such as "mariupol, filtration, evacuation" and "bucha, atrocities, torture".
+FEW_TOPICS = 3
+FEW_TOPICS_MIN_DOCUMENTS = 200
+
+
 @dataclass
 class TopicsResult:
     """What the topics stage writes."""
@@ -736,8 +744,12 @@ class TopicsResult:
     def summary(self) -> str:
         """One line for the notebook (compared by nbval on the seeds)."""
         q = dict(zip(self.quality["metric"], self.quality["value"]))
-        return (f"{int(q['n_topics'])} topics over {int(q['units'])} {self.unit} units; outliers "
+        line = (f"{int(q['n_topics'])} topics over {int(q['units'])} {self.unit} units; outliers "
                 f"{q['outlier_share_before']:.1%} before and {q['outlier_share_after']:.1%} after reduction")
+        if self.unit == "document" and q["n_topics"] <= FEW_TOPICS and q["units"] >= FEW_TOPICS_MIN_DOCUMENTS:
+            line += ("; few topics for this many documents: if each document covers several stories "
+                     "(digests, live blogs, long reports), try topics.unit: paragraph")
+        return line
 
 
 def fit_topics(params, documents: pd.DataFrame, segments: pd.DataFrame) -> TopicsResult:
