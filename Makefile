@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: help install report corpus topics actors sentiment summary test test-unit test-integration \
-        test-notebooks lab bench distill lint lock clean verify browser screenshot train-targeted
+        test-notebooks lab bench bench-gpu distill lint lock clean verify browser screenshot train-targeted
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_ -]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -65,6 +65,9 @@ lab: $(STAMP) ## open JupyterLab with the project's kernel registered as "news-a
 
 bench: $(STAMP) ## benchmark every stage at 1k and 10k documents (not part of the tests)
 	$(PY) -m bench.run
+
+bench-gpu: $(STAMP) ## the GPU path's targets (encoding, targeted model, whole pipeline) on a CUDA machine
+	$(PY) -m bench.gpu
 
 train-targeted: $(STAMP) ## retrain the shipped targeted sentiment model from ../shared/data/newsmtsc (~12 min)
 	$(PY) -m analysis.train_targeted
