@@ -60,7 +60,8 @@ def encoders(texts: list[str], device: str) -> dict:
     from analysis import accel
     from analysis.embeddings import Embedder, minilm_path
 
-    stock = SentenceTransformer(str(minilm_path()), device=device, local_files_only=True)
+    with accel.quiet_model_loading():
+        stock = SentenceTransformer(str(minilm_path()), device=device, local_files_only=True)
     tokens = int(sum(len(x) for x in stock.tokenizer(texts, truncation=True, max_length=stock.max_seq_length)["input_ids"]))
     out: dict = {"texts": len(texts), "tokens": tokens}
     vec: dict = {}
