@@ -36,13 +36,17 @@ __all__ = ["cuda_available", "cpu_has_bf16", "resolve_device", "resolve_precisio
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
-# Token rows of every MiniLM matrix product on the CPU: each batch holds ceil(1024 / length) texts of
+# Token rows of every MiniLM matrix product on the CPU: each batch holds ceil(512 / length) texts of
 # one token length, so a product's shape depends on the token length alone; see :func:`length_batches`.
-# On one thread per product (map_single_threaded), 512 was no faster on the 17,703 sentences of 10k
-# RUWA documents (17.2-17.5 s against 17.5-17.7 s) and 2,048 was slower.
-CPU_PRODUCT_TOKENS = 1024
+# A length with few texts is filled up with copies, so the smaller the products, the less filling:
+# 7% more tokens than the texts hold on the sentences of 10k RUWA documents (13% with 1,024 token
+# rows), 10% on NewsMTSC's longer sentences (23%). On one thread per product (map_single_threaded)
+# the same sentences then took 14.7-15.1 s against 15.1-15.2 s, NewsMTSC's 11.2-11.3 s against
+# 11.9-12.0 s and the seeds' 118 sentences 1.8 s against 2.9 s, the same vectors bit for bit on this
+# CPU in bfloat16 and float32; 2,048 token rows were slower.
+CPU_PRODUCT_TOKENS = 512
 # ... and at most 32 texts: short texts (single words for the topic terms' vectors, 3-6 tokens) would
-# otherwise fill a call of a few words up to 1,024 token rows. With the cap the topic stage's 46 word
+# otherwise fill a call of a few words up to 1,024 token rows (then the product size). With the cap the topic stage's 46 word
 # calls took 1.8 s instead of 3.6 s, and the sentence pass was no slower (15.3-15.7 s either way).
 CPU_MAX_ROWS = 32
 
@@ -151,7 +155,7 @@ def length_batches(lengths, max_batch_size: int, max_batch_tokens: int | None = 
     the text alone, on any CPU. The targeted classifier uses a fixed ``batch_size`` rows; the MiniLM
     encoder on the CPU ``fixed_tokens`` (:data:`CPU_PRODUCT_TOKENS`): ``ceil(fixed_tokens / length)``
     rows (at most :data:`CPU_MAX_ROWS`), so short texts go many at a time and long ones few, every
-    product about 1,024 token rows.
+    product about 512 token rows.
 
     Batches hold at most ``max_batch_size`` sequences and, when given, ``max_batch_tokens`` tokens; with
     ``fixed_tokens`` every batch of a length holds up to :func:`fixed_rows` sequences,
@@ -180,7 +184,7 @@ def length_batches(lengths, max_batch_size: int, max_batch_tokens: int | None = 
 def fixed_rows(width: int, fixed_tokens: int) -> int:
     """Rows of every batch of sequences ``width`` tokens long: ``ceil(fixed_tokens / width)``, capped.
 
-    The cap is :data:`CPU_MAX_ROWS`, so a call of a few short words is not filled up to 1,024 rows.
+    The cap is :data:`CPU_MAX_ROWS`, so a call of a few short words is not filled up to hundreds of rows.
     """
     return min(-(-fixed_tokens // max(int(width), 1)), CPU_MAX_ROWS)
 

@@ -338,7 +338,7 @@ class Embedder:
             distilled locally from it; build it once with ``python -m analysis distill``).
         batch_size: texts per batch (at least 1,024) when model2vec encodes a table itself (one with
             token weights or a quantised dtype); a plain table is encoded in one call
-            (:class:`StaticEncoder`). MiniLM on the CPU gives every product about 1,024 token rows
+            (:class:`StaticEncoder`). MiniLM on the CPU gives every product about 512 token rows
             instead, so that a text's vector never depends on its batch.
         device: ``auto`` picks CUDA when available, else CPU.
         precision: ``auto``, ``float32``, ``bfloat16`` or ``float16`` (GPU only) for MiniLM; see
@@ -428,7 +428,7 @@ class Embedder:
             # float16 on a GPU: the weights themselves are half (above); otherwise autocast
             with accel.autocast(dev, "float32" if self.precision_ == "float16" else self.precision_):
                 # the GPU takes its large default batches; the CPU one shape per token length, every
-                # product about 1,024 token rows, each on one thread (vectors independent of batch and core count)
+                # product about 512 token rows, each on one thread (vectors independent of batch and core count)
                 sizes = {} if dev == "cuda" else {"fixed_tokens": accel.CPU_PRODUCT_TOKENS}
                 vecs = encode_pretokenized(model, texts, dev, progress=self.show_progress_bar, **sizes)
         else:
@@ -480,9 +480,9 @@ class Embedder:
         if self._store is None:
             # vectors of one precision never answer for another: same corpus, same vectors, cache or not
             suffix = "" if self.precision_ == "float32" else f"-{self.precision_}"
-            # "-1thread1024": vectors from batches of one shape per token length (encode_pretokenized),
-            # each product on one thread; shards written otherwise (their values could depend on the
-            # batch or the core count) are left unused
-            suffix += "-1thread1024" if self.model == "minilm" else ""
+            # "-1thread512": vectors from batches of one shape per token length (encode_pretokenized),
+            # each product on one thread, about CPU_PRODUCT_TOKENS token rows; shards written otherwise
+            # (their values could depend on the batch, the core count or the product size) are left unused
+            suffix += f"-1thread{accel.CPU_PRODUCT_TOKENS}" if self.model == "minilm" else ""
             self._store = EmbeddingCache(config.cache_dir() / "embeddings" / (self.model_hash[:16] + suffix))
         return self._store

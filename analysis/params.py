@@ -87,7 +87,7 @@ class EmbeddingParams(_Frozen):
 
     model: Literal["minilm", "model2vec"] = "minilm"
     batch_size: int = Field(64, ge=1, le=4096, description="texts per model2vec call (1,024 at the least); MiniLM "
-                            "sets its own batch shapes (one per token length on the CPU, about 1,024 token rows; "
+                            "sets its own batch shapes (one per token length on the CPU, about 512 token rows; "
                             "large batches on a GPU), so that a text's vector never depends on its batch")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "float32", "bfloat16", "float16"] = Field(
