@@ -66,6 +66,11 @@ def _overrides(args) -> dict:
         corpus["limit"] = args.limit
     if corpus:
         o["corpus"] = corpus
+    from analysis.params import seeds_reference_resets
+
+    # another corpus from the seeds' file: not the seeds' float32 and gold file (--set below still wins)
+    for section, values in seeds_reference_resets(args.params, corpus.get("path")).items():
+        o.setdefault(section, {}).update(values)
     if args.run_name:
         o["run_name"] = args.run_name
     elif args.out:

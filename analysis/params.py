@@ -33,6 +33,7 @@ __all__ = [
     "Params",
     "load_params",
     "SEEDS_REFERENCE_ONLY",
+    "seeds_reference_resets",
     "STAGE_SECTIONS",
     "read_yaml_mapping",
 ]
@@ -94,7 +95,7 @@ class EmbeddingParams(_Frozen):
         "auto", description="numeric precision of MiniLM and of the targeted sentiment model (also a MiniLM): "
         "auto = float16 on a GPU, bfloat16 on a CPU with native bfloat16 (1.6x faster, same validation "
         "macro-F1), else float32. The seeds' file says float32 (their tables the same on any CPU); another corpus "
-        "run from that file gets auto (SEEDS_REFERENCE_ONLY)")
+        "run from that file on the command line (--corpus) gets auto (SEEDS_REFERENCE_ONLY)")
 
 
 class TopicParams(_Frozen):
@@ -310,35 +311,48 @@ def load_params(path: str | Path | None = None, overrides: dict[str, Any] | None
             against the current folder, then the project root, then ``notebooks/params``.
         overrides: nested values that win over the file.
     """
-    p = Path(path) if path else config.DEFAULT_PARAMS_FILE
-    if not p.is_absolute() and not p.exists():
-        for base in (config.PROJECT_ROOT, config.PARAMS_DIR, config.NOTEBOOKS_DIR):
-            if (base / p).exists():
-                p = base / p
-                break
+    p = find_params_file(path)
     data = read_yaml_mapping(p, ParameterError, "parameters file", "named files live in notebooks/params/")
     if overrides:
-        if _other_corpus(p, data, overrides):
-            data = _deep_merge(data, SEEDS_REFERENCE_ONLY)
         data = _deep_merge(data, overrides)
     return validate_params(data, where=str(p))
 
 
+def find_params_file(path: str | Path | None) -> Path:
+    """The parameters file that ``path`` names (``notebooks/params/seeds.yaml`` when ``None``).
+
+    A relative path is tried against the current folder, then the project root, ``notebooks/params`` and
+    ``notebooks``.
+    """
+    p = Path(path) if path else config.DEFAULT_PARAMS_FILE
+    if not p.is_absolute() and not p.exists():
+        for base in (config.PROJECT_ROOT, config.PARAMS_DIR, config.NOTEBOOKS_DIR):
+            if (base / p).exists():
+                return base / p
+    return p
+
+
 # Settings of the default parameters file that describe the seeds' reference run, not a corpus: float32,
 # so that the seeds' tables are the same on every CPU, and the hand annotation of the five seed
-# articles. A run of another corpus from that file (``--corpus``, or ``corpus_path`` in a notebook)
-# gets the defaults instead: bfloat16 where the CPU has it (MiniLM and the targeted model about 1.6x
-# faster) and no gold file. Overrides given with the corpus (``--set``) still win.
+# articles. ``python -m analysis run --corpus OTHER`` from that file gets the defaults instead
+# (:func:`seeds_reference_resets`): bfloat16 where the CPU has it (MiniLM and the targeted model about
+# 1.6x faster) and no gold file; ``--set`` still wins. (Only the command line: it hands one params.json
+# to every notebook. In JupyterLab each notebook reads its own parameters cell, so a corpus_path set in
+# the first would leave the others on float32, and the stages would disagree.)
 SEEDS_REFERENCE_ONLY: dict[str, Any] = {"embeddings": {"precision": "auto"}, "actors": {"gold": None}}
 
 
-def _other_corpus(path: Path, data: dict[str, Any], overrides: dict[str, Any]) -> bool:
-    """True when ``overrides`` point the default parameters file at a corpus other than its own."""
-    new = (overrides.get("corpus") or {}).get("path")
-    if new is None or not path.exists() or path.resolve() != config.DEFAULT_PARAMS_FILE.resolve():
-        return False
-    own = (data.get("corpus") or {}).get("path")
-    return own is None or _project_path(new) != _project_path(own)
+def seeds_reference_resets(params_file: str | Path | None, corpus_path: str | None) -> dict[str, Any]:
+    """:data:`SEEDS_REFERENCE_ONLY` when ``corpus_path`` points the default parameters file elsewhere, else {}."""
+    if corpus_path is None:
+        return {}
+    p = find_params_file(params_file)
+    if not p.exists() or p.resolve() != config.DEFAULT_PARAMS_FILE.resolve():
+        return {}
+    own = (read_yaml_mapping(p, ParameterError, "parameters file").get("corpus") or {}).get("path")
+    if own is not None and _project_path(corpus_path) == _project_path(own):
+        return {}
+    return {section: dict(values) for section, values in SEEDS_REFERENCE_ONLY.items()}
 
 
 def _project_path(path: str) -> Path:

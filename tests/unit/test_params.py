@@ -58,21 +58,29 @@ def test_section_hash_changes_only_with_its_sections():
 
 
 def test_another_corpus_from_the_seeds_file_drops_the_seeds_reference_settings(tmp_path):
-    seeds = load_params()
-    assert (seeds.embeddings.precision, seeds.actors.gold) == ("float32", "tests/data/gold_actor_mentions.csv")
-    # --corpus / corpus_path pointing elsewhere: bfloat16 where the CPU has it, no seeds gold file
-    other = load_params(None, {"corpus": {"path": str(tmp_path / "articles.csv")}})
-    assert (other.embeddings.precision, other.actors.gold) == ("auto", None)
-    assert other.topics == seeds.topics and other.sentiment == seeds.sentiment
-    # the seeds themselves, however spelled, keep them; so does an explicit override
+    """``run --corpus OTHER`` with the default parameters: not the seeds' float32 nor their gold file."""
     from analysis import config
+    from analysis.cli import _overrides, build_parser
 
-    for same in ("seeds", str(config.PROJECT_ROOT / "seeds"), "./seeds/"):
-        assert load_params(None, {"corpus": {"path": same}}).embeddings.precision == "float32"
-    kept = load_params(None, {"corpus": {"path": str(tmp_path)}, "embeddings": {"precision": "float32"}})
+    def params(*argv):
+        args = build_parser().parse_args(["run", *argv])
+        return load_params(args.params, _overrides(args))
+
+    seeds = params()
+    assert (seeds.embeddings.precision, seeds.actors.gold) == ("float32", "tests/data/gold_actor_mentions.csv")
+    other = params("--corpus", str(tmp_path / "articles.csv"))
+    assert (other.embeddings.precision, other.actors.gold) == ("auto", None)   # bfloat16 where the CPU has it
+    assert other.topics == seeds.topics and other.sentiment == seeds.sentiment
+    assert params("--params", "seeds.yaml", "--corpus", str(tmp_path)).embeddings.precision == "auto"
+    # the seeds themselves, however spelled, keep them; so does an explicit --set
+    for same in ("seeds", str(config.PROJECT_ROOT / "seeds"), str(config.PROJECT_ROOT / "seeds") + "/"):
+        assert params("--corpus", same).embeddings.precision == "float32"
+    kept = params("--corpus", str(tmp_path), "--set", "embeddings.precision=float32")
     assert (kept.embeddings.precision, kept.actors.gold) == ("float32", None)
     # any other parameters file means what it says
     f = tmp_path / "mine.yaml"
     f.write_text("embeddings:\n  precision: float32\nactors:\n  gold: my_gold.csv\n")
-    mine = load_params(f, {"corpus": {"path": str(tmp_path / "b.csv")}})
+    mine = params("--params", str(f), "--corpus", str(tmp_path / "b.csv"))
     assert (mine.embeddings.precision, mine.actors.gold) == ("float32", "my_gold.csv")
+    # load_params itself adds nothing: a notebook's corpus_path leaves every stage on the file's values
+    assert load_params(None, {"corpus": {"path": str(tmp_path)}}).embeddings.precision == "float32"
