@@ -76,6 +76,7 @@ class Corpus:
     skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SKIPPED_COLUMNS))
     files: dict[str, str] = field(default_factory=dict)  # path -> sha256 of the bytes read
     encodings: dict[str, str] = field(default_factory=dict)  # path -> encoding detected
+    rows: dict[str, int] = field(default_factory=dict)  # doc_id -> its row in a table corpus (as `skipped`)
 
 
 def sha256_text(text: str) -> str:
@@ -256,7 +257,7 @@ def _load_table(path: Path, p: CorpusParams, fmt: str) -> Corpus:
         "_row": frame.index.to_numpy(),
     })
     docs = _parse_dates(docs, p, where=str(path))
-    corpus = Corpus(docs.drop(columns="_row"), pd.DataFrame(skipped, columns=SKIPPED_COLUMNS),
+    corpus = Corpus(docs, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS),
                     {str(path): hashlib.sha256(path.read_bytes()).hexdigest()})
     return corpus
 
@@ -322,6 +323,9 @@ def load_corpus(p: CorpusParams, path: Path) -> Corpus:
     if fmt == "folder" and p.limit:
         corpus.documents = corpus.documents.iloc[: p.limit]
     corpus = _resolve_duplicate_ids(corpus, p, str(path))
+    if "_row" in corpus.documents:      # a table's row numbers, kept for `skipped` (after ids are unique)
+        corpus.rows = dict(zip(corpus.documents["doc_id"], corpus.documents["_row"].astype(int)))
+        corpus.documents = corpus.documents.drop(columns="_row")
     if corpus.documents.empty:
         reasons = corpus.skipped["reason"].value_counts().to_dict()
         raise CorpusError(f"{path}: no usable documents (skipped: {reasons or 'nothing found'})")
@@ -811,7 +815,9 @@ def build_corpus(params, embed: bool = True) -> CorpusTables:
     empty = docs["text"].str.strip() == ""
     skipped = raw.skipped
     if empty.any():
-        extra = pd.DataFrame({"source_file": docs.loc[empty, "source_file"], "row": -1,
+        # a table's row (as for the rows skipped while loading); -1 for a file of a folder corpus
+        extra = pd.DataFrame({"source_file": docs.loc[empty, "source_file"],
+                              "row": [raw.rows.get(d, -1) for d in docs.loc[empty, "doc_id"]],
                               "reason": "only boilerplate lines"})
         skipped = pd.concat([skipped, extra], ignore_index=True)
         docs = docs[~empty].reset_index(drop=True)

@@ -315,3 +315,24 @@ def test_retold_sentences_searched_once_per_distinct_text(monkeypatch, max_docum
     if max_documents is None:
         val, i, j = once[(a, b)]
         assert val == pytest.approx(1.0, abs=1e-6) and codes[i] == codes[j]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_row_of_boilerplate_only_is_skipped_with_its_row(tmp_path, fmt):
+    """A table row whose every line is boilerplate is listed in ``skipped`` with its row, not -1."""
+    from analysis.corpus import build_corpus
+    from analysis.params import Params
+
+    rows = [{"id": "a", "text": ARTICLE}, {"id": "b", "text": "Advertisement\nRead more"},
+            {"id": "c", "text": "Kyiv thanked its allies.\n\nThe EU agreed new sanctions."}]
+    f = tmp_path / f"c.{fmt}"
+    if fmt == "csv":
+        pd.DataFrame(rows).to_csv(f, index=False)
+        expected = 7     # the line its record ends on, as for every skipped CSV row (ARTICLE spans lines 2-5)
+    else:
+        f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        expected = 2
+    P = Params.model_validate({"corpus": {"path": str(f), "id_column": "id", "text_columns": ["text"]}})
+    out = build_corpus(P, embed=False)
+    assert list(out.documents["doc_id"]) == ["a", "c"]
+    assert out.skipped[["source_file", "row", "reason"]].values.tolist() == [[f.name, expected, "only boilerplate lines"]]
