@@ -32,6 +32,7 @@ __all__ = [
     "SentimentParams",
     "Params",
     "load_params",
+    "find_params_file",
     "SEEDS_REFERENCE_ONLY",
     "seeds_reference_resets",
     "STAGE_SECTIONS",
