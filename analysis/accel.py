@@ -30,7 +30,7 @@ import numpy as np
 from analysis.errors import ParameterError
 
 __all__ = ["cuda_available", "cpu_has_bf16", "resolve_device", "resolve_precision", "resolve", "autocast",
-           "store_linear_weights", "length_batches", "CPU_PRODUCT_TOKENS", "fixed_rows", "fill_rows",
+           "store_linear_weights", "length_batches", "batch_rows", "CPU_PRODUCT_TOKENS", "fixed_rows", "fill_rows",
            "id_batch", "CPU_MAX_ROWS", "one_thread", "cpu_processes", "map_single_threaded", "run_batches",
            "PROCESS_MIN_TOKENS", "quiet_model_loading"]
 
@@ -172,13 +172,23 @@ def length_batches(lengths, max_batch_size: int, max_batch_tokens: int | None = 
         return out
     cuts = np.flatnonzero(np.diff(lengths[order])) + 1
     for group in np.split(order, cuts):
-        width = max(int(lengths[group[0]]), 1)
-        if fixed_tokens:
-            size = fixed_rows(width, fixed_tokens)
-        else:
-            size = max(1, min(max_batch_size, (max_batch_tokens // width) if max_batch_tokens else max_batch_size))
+        size = batch_rows(int(lengths[group[0]]), max_batch_size, max_batch_tokens, fixed_tokens)
         out.extend(group[i:i + size] for i in range(0, len(group), size))
     return out
+
+
+def batch_rows(width: int, max_batch_size: int, max_batch_tokens: int | None = None,
+               fixed_tokens: int | None = None) -> int:
+    """Sequences per batch of sequences ``width`` tokens long, under :func:`length_batches`' limits.
+
+    Example:
+        >>> batch_rows(27, 32, 512), batch_rows(27, 32), batch_rows(27, 32, fixed_tokens=512)
+        (18, 32, 19)
+    """
+    width = max(int(width), 1)
+    if fixed_tokens:
+        return fixed_rows(width, fixed_tokens)
+    return max(1, min(max_batch_size, (max_batch_tokens // width) if max_batch_tokens else max_batch_size))
 
 
 def fixed_rows(width: int, fixed_tokens: int) -> int:

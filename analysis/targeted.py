@@ -225,7 +225,8 @@ class TargetedClassifier:
         batches = accel.length_batches([len(x) for x in ids], batch_size, tokens, longest_first=True)
 
         def rows(width: int) -> int:
-            return max(2, min(batch_size, tokens // width) if tokens else batch_size)
+            # the batch's own size for this length (at least 2 rows)
+            return max(2, accel.batch_rows(width, batch_size, tokens))
 
         def proba(b: int) -> np.ndarray:
             # Every call for one token length has the same rows (a short batch is filled up with copies

@@ -35,6 +35,8 @@ a topic's core.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import math
 from dataclasses import dataclass
@@ -519,9 +521,6 @@ class TopicModel:
         if len(topics) < 3:
             return pd.DataFrame(columns=["parent_id", "parent_name", "child_left_id", "child_right_id", "distance"])
         # BERTopic merges the c-TF-IDF of its own fit: the texts it was fitted on (the sample, when there is one)
-        import contextlib
-        import io
-
         # its merge loop draws a progress bar that cannot be turned off (noise in the executed notebook)
         with contextlib.redirect_stderr(io.StringIO()):
             h = self.model_.hierarchical_topics(self.fit_texts_)

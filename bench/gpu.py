@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from analysis import accel
-    from bench.run import _py, machine, texts_for
+    from bench.run import _py, machine, run_meta, texts_for
 
     device = accel.resolve_device(args.device)
     f = texts_for(args.params, args.n)
@@ -127,11 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         docs, secs = results["pipeline"]["documents"], results["pipeline"]["total_s"]
         results["pipeline"]["documents_per_s"] = round(docs / secs, 1)
         results["pipeline"]["seconds_per_100k_documents_extrapolated"] = round(100_000 * secs / docs)
-    from analysis.runner import git_commit
-
-    meta = {"machine": machine(), "device": device, "gpu": gpu, "torch": torch.__version__,
-            "date": dt.datetime.now().isoformat(timespec="seconds"), "git_commit": git_commit(),
-            "params": args.params, "argv": sys.argv[1:] if argv is None else list(argv)}
+    meta = {**run_meta(args.params, argv), "device": device, "gpu": gpu}
     out = Path(args.out) if args.out else (ROOT / "bench" / "results"
                                            / f"{machine()}-{device}-{dt.datetime.now():%Y-%m-%d-%H%M}.json")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -66,6 +66,18 @@ def machine() -> str:
     return "-".join(x for x in (platform.machine(), f"{os.cpu_count()}cpu", tag, amx) if x)
 
 
+def run_meta(params: str, argv: list[str] | None) -> dict:
+    """What a results file records about its run: machine, versions, threads, date, commit, arguments."""
+    import torch
+
+    from analysis.runner import git_commit
+
+    return {"machine": machine(), "processor": cpu_model(), "python": platform.python_version(),
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "params": params,
+            "date": dt.datetime.now().isoformat(timespec="seconds"),
+            "git_commit": git_commit(), "argv": sys.argv[1:] if argv is None else list(argv)}
+
+
 def texts_for(params: str, n: int) -> Path:
     """The exact texts our pipeline embeds at document level, for the baseline."""
     from analysis.corpus import build_corpus
@@ -142,15 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.out and out.exists():          # a second run on the same day keeps the first
         out = out.with_name(f"{out.stem}-{dt.datetime.now():%H%M}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    import torch
-
-    from analysis.runner import git_commit
-
-    meta = {"machine": machine(), "processor": cpu_model(), "python": platform.python_version(),
-            "torch": torch.__version__, "threads": torch.get_num_threads(), "params": args.params,
-            "date": dt.datetime.now().isoformat(timespec="seconds"),
-            "git_commit": git_commit(), "argv": sys.argv[1:] if argv is None else list(argv)}
-    out.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+    out.write_text(json.dumps({"meta": run_meta(args.params, argv), "results": results}, indent=2) + "\n")
     print()
     print(table(results))
     print()
