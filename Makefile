@@ -40,10 +40,12 @@ test: $(STAMP) ## lint, unit + integration tests, then nbval over every notebook
 	@$(MAKE) --no-print-directory browser || echo "note: no chromium; the headless-browser report tests will be skipped"
 	$(VENV)/bin/ruff check analysis tests bench tools
 	$(PY) -m pytest tests -q
+	$(PY) -m pytest --doctest-modules analysis -q   # the examples in the package's docstrings
 	$(MAKE) --no-print-directory test-notebooks
 
 test-unit: $(STAMP) ## fast unit tests only
 	$(PY) -m pytest tests/unit -q
+	$(PY) -m pytest --doctest-modules analysis -q
 
 test-notebooks: $(STAMP) ## execute every notebook with nbval, comparing the NBVAL_CHECK_OUTPUT cells
 	tmp=$$(mktemp -d) && $(PY) tools/nbgen.py --reference $$tmp/notebooks \

@@ -12,7 +12,7 @@ Tables this module produces (columns are contracts, see README):
 * ``duplicates``: doc_a, doc_b, similarity, kind (exact | near | similar).
 
 Example:
-    >>> docs = pd.DataFrame({"doc_id": ["a"], "raw_text": ["Title\\n\\nLEAVE A REPLY\\nBody text."]})
+    >>> docs = pd.DataFrame({"doc_id": ["a"], "raw_text": ["Title\n\nLEAVE A REPLY\nBody text."]})
     >>> cleaned, removed = clean_documents(docs)
     >>> list(removed["reason"])
     ['comment_form']

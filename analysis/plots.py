@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 __all__ = ["document_lengths", "topic_terms", "topic_sizes", "topic_map", "document_topic_heatmap",
-           "topic_hierarchy", "topics_over_time", "top_actors", "document_actor_heatmap",
+           "topic_hierarchy", "topics_over_time", "thin_periods", "top_actors", "document_actor_heatmap",
            "cooccurrence_network", "actors_by_group", "sentence_tone_by_document", "actor_tone", "topic_tone",
            "actor_topic_heatmap"]
 
@@ -186,18 +186,57 @@ def topic_hierarchy(hierarchy: pd.DataFrame, topics: pd.DataFrame) -> plt.Figure
     return fig
 
 
+# A period whose units are fewer than this share of the median period's, or fewer than
+# THIN_PERIOD_MIN_UNITS, is drawn shaded: its shares rest on a handful of units. (RUWA's first 10,000
+# rows: five months of 2021-09 to 2022-01 hold 39-75 documents each against a median of 854, and one
+# topic's share there swings between 12% and 19% on a dozen documents.)
+THIN_PERIOD_SHARE = 0.1
+THIN_PERIOD_MIN_UNITS = 10
+
+
+def thin_periods(units_per_period: pd.Series) -> pd.Series:
+    """True for periods with too few units for their shares to mean much (see THIN_PERIOD_SHARE).
+
+    >>> thin_periods(pd.Series([5, 400, 500, 600], index=list("abcd"))).tolist()
+    [True, False, False, False]
+    """
+    limit = max(THIN_PERIOD_MIN_UNITS, THIN_PERIOD_SHARE * float(units_per_period.median()))
+    return units_per_period < limit
+
+
 def topics_over_time(over_time: pd.DataFrame, topics: pd.DataFrame, max_topics: int = 10) -> plt.Figure:
-    """Share of units per topic per period."""
+    """Share of units per topic per period, above the number of units in each period.
+
+    Periods with few units (:func:`thin_periods`) are shaded in both panels.
+    """
+    from matplotlib.patches import Patch
+
     names = _topic_names(topics)
     top = [t for t in topics["topic"] if t != -1][:max_topics]
     piv = over_time.pivot_table(index="period", columns="topic", values="share", fill_value=0.0)
-    fig, ax = plt.subplots(figsize=(9, 4))
+    totals = over_time.groupby("period")["units"].sum().reindex(piv.index)
+    when = pd.to_datetime(piv.index)
+    gaps = np.diff(when.values).astype("timedelta64[D]").astype(float) if len(when) > 1 else np.array([30.0])
+    width = pd.Timedelta(days=0.8 * float(gaps.min()))
+    thin = thin_periods(totals).to_numpy()
+    fig, (ax, ax_n) = plt.subplots(2, 1, figsize=(9, 5.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     for t in top:
         if t in piv:
-            ax.plot(pd.to_datetime(piv.index), piv[t], marker="o", ms=3, label=names[t])
+            ax.plot(when, piv[t], marker="o", ms=3, label=names[t])
+    for w in when[thin]:
+        for a in (ax, ax_n):
+            a.axvspan(w - width / 2, w + width / 2, color="0.88", zorder=0, lw=0)
+    handles, labels = ax.get_legend_handles_labels()
+    if thin.any():
+        limit = max(THIN_PERIOD_MIN_UNITS, THIN_PERIOD_SHARE * float(totals.median()))
+        handles.append(Patch(color="0.88"))
+        labels.append(f"shaded: {math.ceil(limit) - 1:,} units or fewer in the period")
     ax.set_ylabel("share of the period's units")
     ax.set_title("Topics over time")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
+    ax.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
+    ax_n.bar(when, totals.to_numpy(), width=width, color=np.where(thin, "0.65", "#4C72B0"))
+    ax_n.set_ylabel("units", fontsize=8)
+    ax_n.tick_params(axis="y", labelsize=7)
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig

@@ -8,7 +8,7 @@ neutral and negative sentences, never one whole-document compound (which piles u
 
 Example:
     >>> VaderScorer().score(["NATO condemned the attack."])["compound"].round(2).tolist()
-    [-0.73]
+    [-0.72]
 """
 
 from __future__ import annotations

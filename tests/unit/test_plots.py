@@ -58,3 +58,23 @@ def test_topic_sizes_split_clustered_from_reassigned_units():
     # all clustered (or no table): one bar per topic
     assert len(plots.topic_sizes(topics, st.assign(clustered=True)).axes[0].patches) == 2
     assert len(plots.topic_sizes(topics).axes[0].patches) == 2
+
+
+def test_topics_over_time_shades_periods_with_few_units():
+    # months of 600, 5, 500 and 700 units: the median is 550, so the month of 5 is shaded (limit 55)
+    periods = ["2022-01-01", "2022-02-01", "2022-03-01", "2022-04-01"]
+    units = {0: [300, 4, 250, 350], 1: [300, 1, 250, 350]}
+    over_time = pd.DataFrame([{"period": p, "topic": t, "units": n[i], "share": n[i] / sum(u[i] for u in units.values())}
+                              for t, n in units.items() for i, p in enumerate(periods)])
+    topics = pd.DataFrame({"topic": [0, 1], "label": ["0_a", "1_b"]})
+    fig = plots.topics_over_time(over_time, topics)
+    shares, counts = fig.axes
+    assert [round(b.get_height()) for b in counts.containers[0]] == [600, 5, 500, 700]
+    shaded = [p for p in shares.patches if p.get_facecolor()[:3] == (0.88, 0.88, 0.88)]
+    assert len(shaded) == 1                      # one month shaded in the shares panel
+    legend = [t.get_text() for t in shares.get_legend().get_texts()]
+    assert "shaded: 54 units or fewer in the period" in legend
+    # no thin month: nothing shaded, nothing said
+    even = over_time[over_time["period"] != "2022-02-01"]
+    fig = plots.topics_over_time(even, topics)
+    assert not any("shaded" in t.get_text() for t in fig.axes[0].get_legend().get_texts())
