@@ -400,25 +400,40 @@ def topic_tone(topic_sentiment: pd.DataFrame, topics: pd.DataFrame) -> plt.Figur
     return fig
 
 
-def actor_topic_heatmap(ats: pd.DataFrame, topics: pd.DataFrame, actors: pd.DataFrame, max_actors: int = 15) -> plt.Figure:
-    """Mentions per actor and topic; cell colour is the mean tone, the number is the mention count."""
+def actor_topic_heatmap(ats: pd.DataFrame, topics: pd.DataFrame, actors: pd.DataFrame, max_actors: int = 15,
+                        max_topics: int = 15, min_sentences: int = 3) -> plt.Figure:
+    """Mentions per actor and topic; cell colour is the mean tone, the number is the mention count.
+
+    Only a cell whose tone rests on at least ``min_sentences`` sentences is coloured; the others are
+    grey with their count (on RUWA's first 10,000 rows more than half the cells hold one or two
+    sentences, whose tone is noise). Above ``max_topics`` topics, the ones with the most mentions of
+    the shown actors are drawn, in topic order, and the title says how many of how many.
+    """
     keep = [a for a in actors["actor_id"] if a in set(ats["actor_id"])][:max_actors]
     if not keep:
         return _nothing_to_show("Actors x topics", "no actor mentions in this corpus")
     sub = ats[ats["actor_id"].isin(keep)]
-    mentions = sub.pivot_table(index="actor_id", columns="topic", values="mentions", fill_value=0).reindex(keep)
-    tone = sub.pivot_table(index="actor_id", columns="topic", values="mean_tone").reindex(index=keep,
-                                                                                          columns=mentions.columns)
+    per_topic = sub.groupby("topic")["mentions"].sum()
+    shown = sorted(per_topic.sort_values(ascending=False, kind="stable").index[:max_topics])
+    sub = sub[sub["topic"].isin(shown)]
+    mentions = sub.pivot_table(index="actor_id", columns="topic", values="mentions", fill_value=0).reindex(
+        index=keep, columns=shown).fillna(0)
+    enough = sub[sub["n_sentences"] >= min_sentences]
+    tone = enough.pivot_table(index="actor_id", columns="topic", values="mean_tone").reindex(index=keep, columns=shown)
     names = _topic_names(topics)
-    fig, ax = plt.subplots(figsize=(1.3 * max(mentions.shape[1], 2) + 3, 0.35 * max(len(keep), 3) + 2))
+    fig, ax = plt.subplots(figsize=(0.8 * max(len(shown), 2) + 4, 0.35 * max(len(keep), 3) + 2.2))
+    ax.set_facecolor("0.9")                 # cells without enough sentences (NaN tone) show the background
     im = ax.imshow(tone.to_numpy(dtype=float), cmap="RdBu", vmin=-0.5, vmax=0.5, aspect="auto")
+    dark = np.abs(np.nan_to_num(tone.to_numpy(dtype=float))) > 0.3
     for (i, j), v in np.ndenumerate(mentions.to_numpy()):
         if v:
-            ax.text(j, i, int(v), ha="center", va="center", fontsize=7)
+            ax.text(j, i, int(v), ha="center", va="center", fontsize=7, color="white" if dark[i, j] else "black")
     ax.set_yticks(range(len(keep)), keep, fontsize=7)
-    ax.set_xticks(range(mentions.shape[1]), [_short(names.get(int(t), str(t)), 24) for t in mentions.columns],
+    ax.set_xticks(range(len(shown)), [_short(names.get(int(t), str(t)), 24) for t in shown],
                   rotation=35, ha="right", fontsize=7)
     fig.colorbar(im, ax=ax, label="mean sentence tone (adjusted compound)")
-    ax.set_title("Actors x topics: mentions (numbers) and tone (colour)")
+    which = f"the {len(shown)} of {len(per_topic)} topics with most mentions; " if len(per_topic) > len(shown) else ""
+    ax.set_title("Actors x topics: mentions (numbers) and tone (colour)\n"
+                 f"{which}grey: fewer than {min_sentences} sentences, no tone shown", fontsize=10)
     fig.tight_layout()
     return fig

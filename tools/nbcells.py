@@ -209,7 +209,8 @@ result.write(run)''', []),
     ("code", 'display(Markdown("\\n".join(f"- {f}" for f in result.findings)))', []),
     ("md", "## Actor x topic table", []),
     ("code", 'result.actor_topic_sentiment.sort_values("mentions", ascending=False).head(30)', []),
-    ("code", '''fig = plots.actor_topic_heatmap(result.actor_topic_sentiment, run.read_table("topics"), run.read_table("actors"))
+    ("code", '''fig = plots.actor_topic_heatmap(result.actor_topic_sentiment, run.read_table("topics"), run.read_table("actors"),
+                                min_sentences=P.sentiment.min_sentences)
 display(Image(filename=run.save_figure(fig, "actor_topic")))''', []),
     ("md", "## The sentences behind one cell\nChange `actor` and `topic` to read the evidence for any cell.", []),
     ("code", '''# NBVAL_CHECK_OUTPUT\n# (nbval compares this output on the seeds; tools/nbgen.py --record refreshes it)

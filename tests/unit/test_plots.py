@@ -78,3 +78,20 @@ def test_topics_over_time_shades_periods_with_few_units():
     even = over_time[over_time["period"] != "2022-02-01"]
     fig = plots.topics_over_time(even, topics)
     assert not any("shaded" in t.get_text() for t in fig.axes[0].get_legend().get_texts())
+
+
+def test_actor_topic_heatmap_shows_tone_only_on_enough_sentences_and_caps_topics():
+    # 20 topics; RUS has 5 sentences in every topic, UKR 1 (too few for a tone) except in topic 0
+    rows = [{"actor_id": a, "topic": t, "mentions": m, "mean_tone": -0.2, "n_sentences": n}
+            for t in range(20) for a, m, n in (("RUS", 5 + t, 5), ("UKR", 1, 3 if t == 0 else 1))]
+    ats = pd.DataFrame(rows)
+    topics = pd.DataFrame({"topic": range(20), "label": [f"{t}_x" for t in range(20)]})
+    fig = plots.actor_topic_heatmap(ats, topics, pd.DataFrame({"actor_id": ["RUS", "UKR"]}), max_topics=15)
+    ax = fig.axes[0]
+    assert "the 15 of 20 topics with most mentions" in ax.get_title()
+    assert [t.get_text().split(":")[0] for t in ax.get_xticklabels()] == [str(t) for t in range(5, 20)]
+    tone = ax.images[0].get_array()
+    assert not tone.mask[0].any()            # RUS: coloured everywhere
+    assert tone.mask[1].all()                # UKR: one sentence per shown topic, grey
+    counts = sorted(int(t.get_text()) for t in ax.texts)
+    assert counts == sorted([1] * 15 + list(range(10, 25)))
