@@ -378,8 +378,9 @@ def actor_tone(actor_sentiment: pd.DataFrame, actors: pd.DataFrame, method: str,
     ax.axvline(0, color="k", lw=0.8)
     ax.set_xlabel(f"mean tone ({method}), 95% bootstrap interval")
     ax.set_title("Tone toward each actor (target-dependent)" if not method.endswith("_sentence")
-                 else "Tone of sentences naming each actor")
-    ax.legend(fontsize=7, loc="lower right")
+                 else "Tone of sentences naming each actor", pad=18)
+    # above the axes, where no actor's interval can run under it
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
 
