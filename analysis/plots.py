@@ -117,19 +117,42 @@ def topic_sizes(topics: pd.DataFrame, segment_topics: pd.DataFrame | None = None
     return fig
 
 
-def topic_map(coords: np.ndarray, segment_topics: pd.DataFrame, topics: pd.DataFrame) -> plt.Figure:
-    """2-D map of the units (PCA of the clustering space), coloured by topic."""
+def topic_map(coords: np.ndarray, segment_topics: pd.DataFrame, topics: pd.DataFrame,
+              max_labelled: int = 12) -> plt.Figure:
+    """2-D map of the units (PCA of the clustering space), coloured by topic.
+
+    The ``max_labelled`` largest topics get a colour, a legend entry and their number at the middle of
+    their units; the others are drawn in grey as one legend entry (46 entries in a legend squeezed the
+    map of RUWA's first 10,000 rows into a strip, with tab20's colours repeating).
+    """
     names = _topic_names(topics)
-    fig, ax = plt.subplots(figsize=(7, 5))
-    cmap = plt.get_cmap("tab20")
-    for i, t in enumerate(sorted(segment_topics["topic"].unique())):
-        m = (segment_topics["topic"] == t).to_numpy()
-        ax.scatter(coords[m, 0], coords[m, 1], s=12 if len(coords) < 2000 else 3,
-                   color="#BBBBBB" if t == -1 else cmap(i % 20), label=names.get(int(t), str(t)), alpha=0.8)
+    sizes = segment_topics.loc[segment_topics["topic"] != -1, "topic"].value_counts()
+    order = sorted(sizes.index, key=lambda x: (-int(sizes[x]), int(x)))
+    labelled = order[:max_labelled]
+    rest = [x for x in order if x not in set(labelled)]
+    fig, ax = plt.subplots(figsize=(9.5, 6))
+    small = len(coords) < 2000
+    topic = segment_topics["topic"].to_numpy()
+    if (topic == -1).any():
+        m = topic == -1
+        ax.scatter(coords[m, 0], coords[m, 1], s=10 if small else 2, color="#DDDDDD", label="outliers (-1)", alpha=0.8)
+    if rest:
+        m = np.isin(topic, rest)
+        ax.scatter(coords[m, 0], coords[m, 1], s=10 if small else 2, color="#AAAAAA", alpha=0.6,
+                   label=f"the other {len(rest)} topics")
+    tab20 = plt.get_cmap("tab20")
+    for i, t in enumerate(labelled):
+        m = topic == t
+        colour = tab20(2 * i if i < 10 else 2 * (i - 10) + 1)     # ten strong colours first, then their light pairs
+        ax.scatter(coords[m, 0], coords[m, 1], s=12 if small else 3, color=colour, label=_short(names.get(int(t), str(t)), 40),
+                   alpha=0.85)
+        cx, cy = np.median(coords[m, 0]), np.median(coords[m, 1])
+        ax.annotate(str(t), (cx, cy), ha="center", va="center", fontsize=8, weight="bold",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": colour, "alpha": 0.85})
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(f"Units coloured by topic ({len(coords):,} units)")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False, markerscale=2)
     fig.tight_layout()
     return fig
 

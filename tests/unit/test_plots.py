@@ -95,3 +95,20 @@ def test_actor_topic_heatmap_shows_tone_only_on_enough_sentences_and_caps_topics
     assert tone.mask[1].all()                # UKR: one sentence per shown topic, grey
     counts = sorted(int(t.get_text()) for t in ax.texts)
     assert counts == sorted([1] * 15 + list(range(10, 25)))
+
+
+def test_topic_map_labels_the_largest_topics_and_groups_the_rest():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    sizes = {t: 40 - t for t in range(20)}          # topic 0 largest
+    topic = np.repeat(list(sizes), list(sizes.values()))
+    topic = np.concatenate([topic, [-1] * 15])
+    st = pd.DataFrame({"topic": topic})
+    coords = rng.normal(size=(len(st), 2)) + topic[:, None]
+    topics = pd.DataFrame({"topic": range(20), "label": [f"{t}_w{t}" for t in range(20)]})
+    fig = plots.topic_map(coords, st, topics, max_labelled=12)
+    ax = fig.axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[:2] == ["outliers (-1)", "the other 8 topics"] and len(legend) == 14
+    assert sorted(int(a.get_text()) for a in ax.texts) == list(range(12))
