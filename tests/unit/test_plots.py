@@ -112,3 +112,19 @@ def test_topic_map_labels_the_largest_topics_and_groups_the_rest():
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend[:2] == ["outliers (-1)", "the other 8 topics"] and len(legend) == 14
     assert sorted(int(a.get_text()) for a in ax.texts) == list(range(12))
+
+
+def test_cooccurrence_network_draws_only_strong_pairs():
+    import itertools
+
+    ids = [f"A{i}" for i in range(8)]
+    actors = pd.DataFrame({"actor_id": ids, "mentions": range(80, 0, -10), "type": ["state"] * 4 + ["person"] * 4})
+    # every pair shares i + j sentences: 0 to 13
+    cooc = pd.DataFrame([{"actor_a": a, "actor_b": b, "sentences": i + j, "documents": 1, "pmi": 0.0}
+                         for (i, a), (j, b) in itertools.combinations(enumerate(ids), 2)])
+    fig = plots.cooccurrence_network(cooc, actors, max_edges=10, min_sentences=3)
+    ax = fig.axes[0]
+    eligible = int((cooc["sentences"] >= 3).sum())
+    assert f"the 10 strongest of {eligible}" in ax.get_title()
+    assert len(ax.collections[0].get_paths()) == 10            # the edges drawn
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["state", "person"]
