@@ -157,14 +157,25 @@ def topic_map(coords: np.ndarray, segment_topics: pd.DataFrame, topics: pd.DataF
     return fig
 
 
-def document_topic_heatmap(document_topics: pd.DataFrame, topics: pd.DataFrame, max_docs: int = 40) -> plt.Figure:
-    """Share of each document's units per topic (the largest documents when there are many)."""
+def document_topic_heatmap(document_topics: pd.DataFrame, topics: pd.DataFrame, max_docs: int = 40,
+                           max_topics: int = 20) -> plt.Figure:
+    """Share of each document's units per topic (the largest documents when there are many).
+
+    Only topics present in the shown documents are columns (at most ``max_topics``, those with most of
+    their units). When every shown document sits in one topic (topics fitted on whole documents), the
+    title says so: the figure then shows an assignment, not a mixture.
+    """
     m = document_topics.pivot_table(index="doc_id", columns="topic", values="share", fill_value=0.0)
+    units = document_topics.groupby("doc_id")["units"].sum()
     if len(m) > max_docs:
-        keep = document_topics.groupby("doc_id")["units"].sum().sort_values(ascending=False, kind="stable")
+        keep = units.sort_values(ascending=False, kind="stable")
         m = m.loc[sorted(keep.index[:max_docs])]
+    weight = (m.mul(units.reindex(m.index), axis=0)).sum()
+    cols = sorted(weight[weight > 0].sort_values(ascending=False, kind="stable").index[:max_topics])
+    n_present = int((weight > 0).sum())
+    m = m[cols]
     names = _topic_names(topics)
-    fig, ax = plt.subplots(figsize=(1.1 * m.shape[1] + 3, 0.3 * m.shape[0] + 1.8))
+    fig, ax = plt.subplots(figsize=(0.6 * max(m.shape[1], 3) + 4, 0.3 * m.shape[0] + 2))
     im = ax.imshow(m.to_numpy(), cmap="Blues", vmin=0, vmax=1, aspect="auto")
     ax.set_yticks(range(len(m)), [_short(d, 24) for d in m.index], fontsize=7)
     ax.set_xticks(range(m.shape[1]), [_short(names.get(int(t), str(t)), 22) for t in m.columns],
@@ -174,7 +185,12 @@ def document_topic_heatmap(document_topics: pd.DataFrame, topics: pd.DataFrame, 
             if v > 0:
                 ax.text(j, i, f"{v:.0%}", ha="center", va="center", fontsize=6, color="k" if v < 0.6 else "w")
     fig.colorbar(im, ax=ax, label="share of the document's units")
-    ax.set_title("Documents x topics")
+    notes = []
+    if n_present > len(cols):
+        notes.append(f"the {len(cols)} of {n_present} topics with most of these documents' units")
+    if len(m) and bool((m.max(axis=1) >= 1.0).all()):
+        notes.append("one topic per document (fitted on whole documents; topics.unit: paragraph shows mixtures)")
+    ax.set_title("Documents x topics" + "".join(f"\n{n}" for n in notes), fontsize=10)
     fig.tight_layout()
     return fig
 

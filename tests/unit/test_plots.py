@@ -128,3 +128,14 @@ def test_cooccurrence_network_draws_only_strong_pairs():
     assert f"the 10 strongest of {eligible}" in ax.get_title()
     assert len(ax.collections[0].get_paths()) == 10            # the edges drawn
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["state", "person"]
+
+
+def test_document_topic_heatmap_shows_present_topics_and_says_when_each_document_has_one():
+    topics = pd.DataFrame({"topic": range(30), "label": [f"{t}_x" for t in range(30)]})
+    single = pd.DataFrame({"doc_id": [f"d{i}" for i in range(5)], "topic": [3, 3, 7, 9, 12], "share": 1.0, "units": 1})
+    ax = plots.document_topic_heatmap(single, topics).axes[0]
+    assert [t.get_text().split(":")[0] for t in ax.get_xticklabels()] == ["3", "7", "9", "12"]
+    assert "one topic per document" in ax.get_title()
+    mixed = pd.DataFrame({"doc_id": ["a", "a", "b"], "topic": [1, 2, 2], "share": [0.5, 0.5, 1.0], "units": [2, 2, 3]})
+    ax = plots.document_topic_heatmap(mixed, topics).axes[0]
+    assert "one topic per document" not in ax.get_title()
