@@ -325,13 +325,14 @@ def document_actor_heatmap(doc_counts: pd.DataFrame, actors: pd.DataFrame, max_d
 
 
 def cooccurrence_network(cooc: pd.DataFrame, actors: pd.DataFrame, max_actors: int = 20, max_edges: int = 40,
-                         min_sentences: int = 3) -> plt.Figure:
+                         min_sentences: int = 1) -> plt.Figure:
     """Actors (node size = mentions, colour = type) linked by co-mentions in one sentence.
 
     An edge is a pair named together in at least ``min_sentences`` sentences; of those, the
     ``max_edges`` with most sentences are drawn, wider with more (square-root scale, so that one
-    dominant pair does not flatten the others). On RUWA's first 10,000 rows every pair of the 20
-    most-mentioned actors shared a sentence somewhere, and drawing all 190 pairs gave a hairball.
+    dominant pair does not flatten the others). On RUWA's first 10,000 rows 137 of the 190 pairs of
+    the 20 most-mentioned actors shared a sentence somewhere, and drawing them all gave a hairball;
+    the 40 strongest there share 36 sentences or more.
     """
     import networkx as nx
     from matplotlib.patches import Patch
@@ -350,7 +351,9 @@ def cooccurrence_network(cooc: pd.DataFrame, actors: pd.DataFrame, max_actors: i
         ax.text(0.5, 0.5, "no actor mentions", ha="center")
         ax.axis("off")
         return fig
-    pos = nx.spring_layout(g, seed=0, weight="weight")
+    isolated = [n for n in g.nodes if g.degree(n) == 0] if g.number_of_edges() else []
+    g.remove_nodes_from(isolated)           # laid out alone, they squeeze the connected actors into a knot
+    pos = nx.spring_layout(g, seed=0, weight="weight", k=2.5 / math.sqrt(max(g.number_of_nodes(), 1)))
     w = [g[u][v]["weight"] for u, v in g.edges()]
     nx.draw_networkx_edges(g, pos, ax=ax, width=[0.4 + 5 * math.sqrt(x / max(w)) for x in w] if w else 1, alpha=0.35)
     sizes = [80 + 1200 * g.nodes[n]["mentions"] / max(keep["mentions"]) for n in g.nodes]
@@ -359,8 +362,10 @@ def cooccurrence_network(cooc: pd.DataFrame, actors: pd.DataFrame, max_actors: i
                            alpha=0.85)
     nx.draw_networkx_labels(g, pos, ax=ax, font_size=7)
     shown = f"the {len(w)} strongest of {n_pairs}" if n_pairs > len(w) else f"all {len(w)}"
+    floor = f" in {min_sentences}+ sentences" if min_sentences > 1 else ""
+    alone = f"\nnot drawn, no pair shown: {', '.join(isolated[:6])}{' ...' if len(isolated) > 6 else ''}" if isolated else ""
     ax.set_title("Actor co-occurrence (same sentence)\n"
-                 f"pairs named together in {min_sentences}+ sentences: {shown}; width = sentences", fontsize=10)
+                 f"pairs named together{floor}: {shown}; width = sentences{alone}", fontsize=10)
     present = [x for x in _TYPE_COLORS if x in set(types)]
     ax.legend([Patch(color=_TYPE_COLORS[x]) for x in present], [x.replace("_", " ") for x in present], fontsize=7,
               loc="upper left", bbox_to_anchor=(1, 1), frameon=False, title="type", title_fontsize=7)

@@ -128,6 +128,9 @@ def test_cooccurrence_network_draws_only_strong_pairs():
     assert f"the 10 strongest of {eligible}" in ax.get_title()
     assert len(ax.collections[0].get_paths()) == 10            # the edges drawn
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["state", "person"]
+    # the 10 strongest pairs (13, 12, 11, 11, 10, 10, 9, 9, 9 sentences, then A1-A7 of the 8s) leave A0 alone
+    assert ax.get_title().endswith("not drawn, no pair shown: A0")
+    assert {t.get_text() for t in ax.texts} == set(ids) - {"A0"}
 
 
 def test_document_topic_heatmap_shows_present_topics_and_says_when_each_document_has_one():
