@@ -399,24 +399,49 @@ def actors_by_group(table: pd.DataFrame, group: str, actors: pd.DataFrame, value
     return fig
 
 
-def sentence_tone_by_document(sentences: pd.DataFrame, method: str, max_docs: int = 30) -> plt.Figure:
-    """Distribution of sentence tone (raw and domain-adjusted compound) per document."""
+def sentence_tone_by_document(sentences: pd.DataFrame, method: str, max_docs: int = 30,
+                              documents: pd.DataFrame | None = None, max_sources: int = 15) -> plt.Figure:
+    """Distribution of sentence tone (raw and domain-adjusted compound) per document, or per source.
+
+    Up to ``max_docs`` documents, one pair of boxes per document. Above that, when ``documents`` gives
+    sources, one pair per source (the ``max_sources`` with most sentences): thirty documents picked by
+    id out of thousands (RUWA's headlines, one or two sentences each) said nothing about the corpus.
+    Otherwise the first ``max_docs`` documents, and the title says of how many.
+    """
     s = sentences[sentences["method"] == method]
-    docs = sorted(s["doc_id"].unique())[:max_docs]
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(docs) + 1.5))
-    raw = [s.loc[s["doc_id"] == d, "compound"].to_numpy() for d in docs]
-    adj = [s.loc[s["doc_id"] == d, "adjusted_compound"].to_numpy() for d in docs]
-    y = np.arange(len(docs))
-    b1 = ax.boxplot(raw, positions=y - 0.18, widths=0.3, vert=False, patch_artist=True)
-    b2 = ax.boxplot(adj, positions=y + 0.18, widths=0.3, vert=False, patch_artist=True)
+    all_docs = sorted(s["doc_id"].unique())
+    by, title = "doc_id", "Sentence tone per document"
+    if len(all_docs) > max_docs and documents is not None and "source" in documents:
+        src = documents.set_index("doc_id")["source"].astype(str)
+        s = s.assign(source=s["doc_id"].map(src).fillna(""))
+        s = s[s["source"] != ""]
+        if len(s):
+            counts = s["source"].value_counts()
+            groups = sorted(counts.sort_values(ascending=False, kind="stable").index[:max_sources])
+            by = "source"
+            title = "Sentence tone per source" + (f" (the {len(groups)} of {len(counts)} with most sentences)"
+                                                  if len(counts) > len(groups) else "")
+    if by == "doc_id":
+        s = sentences[sentences["method"] == method]
+        groups = all_docs[:max_docs]
+        if len(all_docs) > len(groups):
+            title += f" (the first {len(groups)} of {len(all_docs):,} by id)"
+    n = s.groupby(by).size()
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(groups) + 1.5))
+    raw = [s.loc[s[by] == g, "compound"].to_numpy() for g in groups]
+    adj = [s.loc[s[by] == g, "adjusted_compound"].to_numpy() for g in groups]
+    y = np.arange(len(groups))
+    b1 = ax.boxplot(raw, positions=y - 0.18, widths=0.3, vert=False, patch_artist=True, showfliers=by == "doc_id")
+    b2 = ax.boxplot(adj, positions=y + 0.18, widths=0.3, vert=False, patch_artist=True, showfliers=by == "doc_id")
     for b, c in ((b1, "#DDDDDD"), (b2, "#4C72B0")):
         for patch in b["boxes"]:
             patch.set_facecolor(c)
-    ax.set_yticks(y, [_short(d, 24) for d in docs], fontsize=7)
+    labels = [_short(g, 24) for g in groups] if by == "doc_id" else [f"{_short(g, 24)} (n={n[g]:,})" for g in groups]
+    ax.set_yticks(y, labels, fontsize=7)
     ax.axvline(0, color="k", lw=0.8)
     ax.set_xlim(-1.05, 1.05)
     ax.set_xlabel(f"sentence compound ({method}); grey raw, blue domain-adjusted")
-    ax.set_title("Sentence tone per document")
+    ax.set_title(title, fontsize=11)
     fig.tight_layout()
     return fig
 

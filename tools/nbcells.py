@@ -180,7 +180,8 @@ result.write(run)''', []),
     ("code", 'result.actors[~result.actors["flagged"]].sort_values("mean")', []),
     ("md", "## Figures", []),
     ("code", '''actor_table = run.read_table("actors") if run.has_table("actors") else None
-figures = {"sentence_tone": plots.sentence_tone_by_document(result.sentences, P.sentiment.method)}
+figures = {"sentence_tone": plots.sentence_tone_by_document(result.sentences, P.sentiment.method,
+                                                           documents=run.read_table("documents"))}
 if actor_table is not None and len(result.actors):
     figures["actor_tone"] = plots.actor_tone(result.actors, actor_table, f"{P.sentiment.method}_sentence")
     target_method = [m for m in result.actors["method"].unique() if not m.endswith("_sentence")]

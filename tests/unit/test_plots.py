@@ -142,3 +142,17 @@ def test_document_topic_heatmap_shows_present_topics_and_says_when_each_document
     mixed = pd.DataFrame({"doc_id": ["a", "a", "b"], "topic": [1, 2, 2], "share": [0.5, 0.5, 1.0], "units": [2, 2, 3]})
     ax = plots.document_topic_heatmap(mixed, topics).axes[0]
     assert "one topic per document" not in ax.get_title()
+
+
+def test_sentence_tone_groups_by_source_above_max_docs():
+    docs = pd.DataFrame({"doc_id": [f"d{i:02d}" for i in range(40)], "source": ["a.com", "b.com", ""] * 13 + ["a.com"]})
+    sents = pd.DataFrame({"doc_id": docs["doc_id"].repeat(2).to_numpy(), "method": "vader",
+                          "compound": 0.1, "adjusted_compound": 0.2})
+    ax = plots.sentence_tone_by_document(sents, "vader", documents=docs).axes[0]
+    assert ax.get_title() == "Sentence tone per source"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a.com (n=28)", "b.com (n=26)"]
+    ax = plots.sentence_tone_by_document(sents, "vader").axes[0]        # no sources known
+    assert ax.get_title() == "Sentence tone per document (the first 30 of 40 by id)"
+    few = sents[sents["doc_id"] < "d05"]
+    ax = plots.sentence_tone_by_document(few, "vader", documents=docs).axes[0]
+    assert ax.get_title() == "Sentence tone per document" and len(ax.get_yticklabels()) == 5
