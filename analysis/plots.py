@@ -308,6 +308,7 @@ def document_actor_heatmap(doc_counts: pd.DataFrame, actors: pd.DataFrame, max_d
     m = doc_counts[doc_counts["actor_id"].isin(keep)].pivot_table(
         index="doc_id", columns="actor_id", values="mentions", fill_value=0)
     m = m.reindex(columns=[a for a in keep if a in m.columns])
+    n_docs = len(m)
     if len(m) > max_docs:
         m = m.loc[m.sum(1).sort_values(ascending=False, kind="stable").index[:max_docs]].sort_index()
     fig, ax = plt.subplots(figsize=(0.45 * max(m.shape[1], 4) + 3, 0.3 * max(m.shape[0], 3) + 2))
@@ -319,7 +320,8 @@ def document_actor_heatmap(doc_counts: pd.DataFrame, actors: pd.DataFrame, max_d
             if v:
                 ax.text(j, i, int(v), ha="center", va="center", fontsize=6)
     fig.colorbar(im, ax=ax, label="mentions")
-    ax.set_title("Documents x actors")
+    ax.set_title("Documents x actors" + (f"\nthe {len(m)} of {n_docs:,} documents with most mentions of these actors"
+                                         if n_docs > len(m) else ""), fontsize=10 if n_docs > len(m) else None)
     fig.tight_layout()
     return fig
 

@@ -156,3 +156,10 @@ def test_sentence_tone_groups_by_source_above_max_docs():
     few = sents[sents["doc_id"] < "d05"]
     ax = plots.sentence_tone_by_document(few, "vader", documents=docs).axes[0]
     assert ax.get_title() == "Sentence tone per document" and len(ax.get_yticklabels()) == 5
+
+
+def test_document_actor_heatmap_says_which_documents_it_shows():
+    counts = pd.DataFrame({"doc_id": [f"d{i:02d}" for i in range(50)], "actor_id": "RUS", "mentions": range(1, 51)})
+    ax = plots.document_actor_heatmap(counts, pd.DataFrame({"actor_id": ["RUS"]})).axes[0]
+    assert ax.get_title().endswith("the 40 of 50 documents with most mentions of these actors")
+    assert [t.get_text() for t in ax.get_yticklabels()][0] == "d10"      # d00-d09 have the fewest
