@@ -57,6 +57,34 @@ def actor_topic_sentiment(mentions: pd.DataFrame, segments: pd.DataFrame, segmen
     return pd.DataFrame(rows, columns=ATS_COLUMNS)
 
 
+# Prior weight, in sentences, of the corpus mean when ranking actor-topic tones (shrunk_tone).
+SHRINK_SENTENCES = 10
+
+
+def shrunk_tone(mean: pd.Series, n: pd.Series, prior_sentences: int = SHRINK_SENTENCES) -> pd.Series:
+    """Each mean pulled toward the sentence-weighted mean of all: ``(n * mean + k * overall) / (n + k)``.
+
+    As if ``prior_sentences`` (k) sentences of the overall mean were added to each pair.
+
+    Used only to rank pairs for the findings: by the raw mean, the extremes were pairs resting on three
+    sentences (RUWA's first 10,000 rows: UN in a prisoner-exchange topic, -0.92 from 3 sentences; a
+    bootstrap interval from so few says little either: three copies of one sentence gave [+0.27, +0.27]).
+
+    >>> shrunk_tone(pd.Series([-0.9, -0.3]), pd.Series([3, 300])).round(3).tolist()
+    [-0.443, -0.3]
+    """
+    n = n.astype(float)
+    overall = float((mean * n).sum() / n.sum())
+    return (n * mean + prior_sentences * overall) / (n + prior_sentences)
+
+
+def _extremes(df: pd.DataFrame, score: str) -> tuple[pd.Series, pd.Series]:
+    """The rows of lowest and highest ``score`` (ties: actor_id, then topic)."""
+    lo = df.sort_values([score, "actor_id", "topic"], kind="stable").iloc[0]
+    hi = df.sort_values([score, "actor_id", "topic"], ascending=[False, True, True], kind="stable").iloc[0]
+    return lo, hi
+
+
 def findings(ats: pd.DataFrame, actors: pd.DataFrame, topics: pd.DataFrame, min_sentences: int,
              per_source: pd.DataFrame | None = None) -> list[str]:
     """Plain-language findings, each computed from the tables passed in."""
@@ -66,25 +94,26 @@ def findings(ats: pd.DataFrame, actors: pd.DataFrame, topics: pd.DataFrame, min_
         out.append("Most mentioned actors: " + ", ".join(f"{n} ({m} mentions in {d} documents)" for n, m, d in
                                                           zip(top["name"], top["mentions"], top["documents"])) + ".")
     labels = dict(zip(topics["topic"], topics["label"]))
-    enough = ats[ats["n_sentences"] >= min_sentences].sort_values(["mean_tone", "actor_id", "topic"], kind="stable")
+    enough = ats[ats["n_sentences"] >= min_sentences]
     if len(enough):
-        lo, hi = enough.iloc[0], enough.iloc[-1]
-        out.append(f"Most negative actor-topic pair with at least {min_sentences} sentences: {lo['actor_id']} in topic "
-                   f"{lo['topic']} ({labels.get(lo['topic'], '')}), mean tone {lo['mean_tone']:+.2f} "
-                   f"[{lo['ci_low']:+.2f}, {lo['ci_high']:+.2f}], {lo['n_sentences']} sentences.")
+        score = shrunk_tone(enough["mean_tone"], enough["n_sentences"])
+        lo, hi = _extremes(enough.assign(_score=score), "_score")
+        out.append(f"Most negative actor-topic pair (at least {min_sentences} sentences, ranked by tone shrunk toward "
+                   f"the corpus mean): {lo['actor_id']} in topic {lo['topic']} ({labels.get(lo['topic'], '')}), "
+                   f"mean tone {lo['mean_tone']:+.2f} [{lo['ci_low']:+.2f}, {lo['ci_high']:+.2f}], {lo['n_sentences']} sentences.")
         out.append(f"Most positive: {hi['actor_id']} in topic {hi['topic']} ({labels.get(hi['topic'], '')}), mean tone "
                    f"{hi['mean_tone']:+.2f} [{hi['ci_low']:+.2f}, {hi['ci_high']:+.2f}], {hi['n_sentences']} sentences.")
     else:
         out.append(f"No actor-topic pair has {min_sentences} or more sentences: tone comparisons would be noise.")
     tt = ats[(ats["n_sentences"] >= min_sentences) & ats["target_tone"].notna()]
     if len(tt):
-        tt = tt.sort_values(["target_tone", "actor_id", "topic"], kind="stable")
-        lo, hi = tt.iloc[0], tt.iloc[-1]
-        out.append(f"Tone toward the actor itself ({lo['target_method']}): most negative {lo['actor_id']} in topic "
-                   f"{lo['topic']} ({labels.get(lo['topic'], '')}), {lo['target_tone']:+.2f} "
-                   f"[{lo['target_ci_low']:+.2f}, {lo['target_ci_high']:+.2f}]; most positive {hi['actor_id']} in topic "
-                   f"{hi['topic']} ({labels.get(hi['topic'], '')}), {hi['target_tone']:+.2f} "
-                   f"[{hi['target_ci_low']:+.2f}, {hi['target_ci_high']:+.2f}].")
+        lo, hi = _extremes(tt.assign(_score=shrunk_tone(tt["target_tone"], tt["n_sentences"])), "_score")
+        out.append(f"Tone toward the actor itself ({lo['target_method']}, ranked the same way): most negative "
+                   f"{lo['actor_id']} in topic {lo['topic']} ({labels.get(lo['topic'], '')}), {lo['target_tone']:+.2f} "
+                   f"[{lo['target_ci_low']:+.2f}, {lo['target_ci_high']:+.2f}], {lo['n_sentences']} sentences; most "
+                   f"positive {hi['actor_id']} in topic {hi['topic']} ({labels.get(hi['topic'], '')}), "
+                   f"{hi['target_tone']:+.2f} [{hi['target_ci_low']:+.2f}, {hi['target_ci_high']:+.2f}], "
+                   f"{hi['n_sentences']} sentences.")
     if per_source is not None and len(per_source):
         dom = per_source.sort_values(["source", "share", "topic"], ascending=[True, False, True], kind="stable")
         dom = dom.groupby("source").head(1)
