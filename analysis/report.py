@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -27,10 +28,25 @@ _SECTIONS = [
 _HIDE = {"documents": ["text"]}
 
 
+_HASH = re.compile(r"[0-9a-f]{32,}")
+
+
+def _cell(v) -> str:
+    """One preview cell: escaped, at most 300 characters; a hex digest (text_sha256) cut to 12 + an ellipsis.
+
+    The full values are in the CSV and Parquet files the table links to; in the preview a 64-character
+    digest took the width the titles needed.
+    """
+    s = str(v)
+    if _HASH.fullmatch(s):
+        s = s[:12] + "…"
+    return html.escape(s)[:300]
+
+
 def _table(df: pd.DataFrame, name: str, rows: int = 25) -> str:
     df = df.drop(columns=[c for c in _HIDE.get(name, []) if c in df.columns]).head(rows)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))[:300]}</td>" for v in r) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in r) + "</tr>"
                    for r in df.itertuples(index=False))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 

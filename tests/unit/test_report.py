@@ -27,3 +27,12 @@ def test_script_in_corpus_renders_as_text(tmp_path):
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;b&gt;EU&lt;/b&gt;" in page and "<i>r</i>" not in page
     assert 'src="data:image/png;base64,' in page and 'href="tables/documents.csv"' in page
+
+
+def test_preview_cuts_digests_but_keeps_text(tmp_path):
+    digest = "3e41b0749f4f999bebd82d955242fa10ed0139f1471fb667efa3274" + "0" * 9
+    write_table(pd.DataFrame({"doc_id": ["x"], "title": ["UK leads NATO push"], "text_sha256": [digest], "text": ["t"]}),
+                tmp_path / "tables", "documents")
+    page = write_report(tmp_path).read_text()
+    assert "<td>3e41b0749f4f…</td>" in page and digest not in page
+    assert "<td>UK leads NATO push</td>" in page
