@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["write_report"]
+__all__ = ["CAPTIONS", "write_report"]
 
 _SECTIONS = [
     ("findings", "Findings", ["findings"], []),
@@ -26,6 +26,34 @@ _SECTIONS = [
     ("joined", "Actors x topics x tone", ["actor_topic_sentiment"], ["actor_topic"]),
 ]
 _HIDE = {"documents": ["text"]}
+# One line per figure under it in the report: how to read it.
+CAPTIONS = {
+    "document_lengths": "Words and sentences per document after cleaning.",
+    "topic_terms": "The terms that set each topic apart (c-TF-IDF weights), for the largest topics.",
+    "topic_sizes": "Units per topic: dark, placed there by the clustering; light, given their nearest topic "
+                   "(outliers, units outside the fitting sample).",
+    "topic_map": "Each unit in two dimensions (PCA of the clustering space); near units read alike. The largest "
+                 "topics are coloured and numbered.",
+    "document_topics": "Share of each document's units in each topic.",
+    "topic_hierarchy": "Which topics merge first as the clustering is coarsened (distance between their c-TF-IDF "
+                       "terms).",
+    "topics_over_time": "Share of each period's units per topic, with the units per period below; shaded periods "
+                        "rest on few units.",
+    "top_actors": "Counted mentions per actor (dictionary matches; NER candidates are not counted).",
+    "document_actors": "Mentions of the most-mentioned actors in the documents that mention them most.",
+    "actor_network": "Actors named in the same sentence: node size is mentions, edge width is shared sentences.",
+    "actors_over_time": "Mentions of the most-mentioned actors per month (raw counts: they follow the corpus's "
+                        "volume).",
+    "actors_per_source": "Mentions per 1,000 words of each outlet, so outlets of different sizes compare.",
+    "sentence_tone": "Sentence tone (lexicon compound): grey as scored, blue after the domain adjustments.",
+    "actor_tone": "Mean tone of the sentences naming each actor, with a 95% bootstrap interval; hollow: too few "
+                  "sentences to rank.",
+    "actor_target_tone": "Tone toward each actor itself (the targeted model's p(positive) - p(negative), or the "
+                         "lexicon clause score with sentiment.targeted_method: clause), with a 95% bootstrap interval.",
+    "topic_tone": "Mean sentence tone per topic, with a 95% bootstrap interval.",
+    "actor_topic": "Mentions (numbers) and sentence tone (colour) per actor and topic; grey cells rest on too few "
+                   "sentences for a tone.",
+}
 
 
 _HASH = re.compile(r"[0-9a-f]{32,}")
@@ -62,7 +90,8 @@ def write_report(run_dir: Path) -> Path:
             if p.exists():
                 data = base64.b64encode(p.read_bytes()).decode()
                 blocks.append(f'<figure><img alt="{html.escape(fig)}" src="data:image/png;base64,{data}">'
-                              f"<figcaption>{html.escape(fig)}</figcaption></figure>")
+                              f"<figcaption><code>{html.escape(fig)}.png</code> {html.escape(CAPTIONS.get(fig, ''))}"
+                              "</figcaption></figure>")
         for t in tables:
             p = run_dir / "tables" / f"{t}.parquet"
             if not p.exists():

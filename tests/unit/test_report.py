@@ -36,3 +36,10 @@ def test_preview_cuts_digests_but_keeps_text(tmp_path):
     page = write_report(tmp_path).read_text()
     assert "<td>3e41b0749f4f…</td>" in page and digest not in page
     assert "<td>UK leads NATO push</td>" in page
+
+
+def test_every_figure_of_the_report_has_a_caption():
+    from analysis.report import _SECTIONS, CAPTIONS
+
+    figures = {f for _, _, _, figs in _SECTIONS for f in figs}
+    assert figures == set(CAPTIONS)
