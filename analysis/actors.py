@@ -552,6 +552,11 @@ def analyse_actors(params, documents: pd.DataFrame, segments: pd.DataFrame,
         ot = counted.assign(date=counted["doc_id"].map(dates)).dropna(subset=["date"])
         ot["month"] = ot["date"].str[:7]
         over_time = ot.groupby(["month", "actor_id"]).size().rename("mentions").reset_index()
+        # per 1,000 words of that month's dated documents: raw counts follow the corpus's volume
+        month_words = (documents.assign(month=documents["doc_id"].map(dates).str[:7]).dropna(subset=["month"])
+                       .groupby("month")["n_words"].sum())
+        over_time["per_1k_words"] = (over_time["mentions"] * 1000 / over_time["month"].map(month_words)).round(4)
+        over_time["words_in_month"] = over_time["month"].map(month_words).astype("int64")
     per_source = pd.DataFrame()
     src = documents.set_index("doc_id")["source"].astype(str)
     if (src != "").any():

@@ -389,6 +389,14 @@ def actors_by_group(table: pd.DataFrame, group: str, actors: pd.DataFrame, value
     if group == "month":
         piv.plot(ax=ax, kind="line", marker="o")
         title = f"Top actors per {group}"
+        if "words_in_month" in table:
+            words = table.groupby("month")["words_in_month"].first().reindex(piv.index)
+            thin = thin_periods(words).to_numpy()
+            for x in np.flatnonzero(thin):         # the line plot puts month i at x = i
+                ax.axvspan(x - 0.4, x + 0.4, color="0.88", zorder=0, lw=0)
+            if thin.any():
+                title += (f"; shaded: months with under a tenth of the median month's words "
+                          f"({int(thin.sum())} of {len(thin)})")
     else:
         shown = piv.sum(axis=1).sort_values(ascending=False, kind="stable").index[:max_groups]
         piv.loc[shown].plot(ax=ax, kind="bar")

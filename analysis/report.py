@@ -42,8 +42,8 @@ CAPTIONS = {
     "top_actors": "Counted mentions per actor (dictionary matches; NER candidates are not counted).",
     "document_actors": "Mentions of the most-mentioned actors in the documents that mention them most.",
     "actor_network": "Actors named in the same sentence: node size is mentions, edge width is shared sentences.",
-    "actors_over_time": "Mentions of the most-mentioned actors per month (raw counts: they follow the corpus's "
-                        "volume).",
+    "actors_over_time": "Mentions of the most-mentioned actors per 1,000 words of each month's documents (raw "
+                        "counts would follow the corpus's volume); shaded months hold few words.",
     "actors_per_source": "Mentions per 1,000 words of each outlet, so outlets of different sizes compare.",
     "sentence_tone": "Sentence tone (lexicon compound): grey as scored, blue after the domain adjustments.",
     "actor_tone": "Mean tone of the sentences naming each actor, with a 95% bootstrap interval; hollow: too few "

@@ -134,7 +134,7 @@ result.write(run)''', []),
     "actor_network": plots.cooccurrence_network(result.cooccurrence, result.actors),
 }
 if len(result.over_time):
-    figures["actors_over_time"] = plots.actors_by_group(result.over_time, "month", result.actors)
+    figures["actors_over_time"] = plots.actors_by_group(result.over_time, "month", result.actors, "per_1k_words")
 if len(result.per_source):
     figures["actors_per_source"] = plots.actors_by_group(result.per_source, "source", result.actors, "per_1k_words")
 for name, fig in figures.items():

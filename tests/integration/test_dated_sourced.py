@@ -26,6 +26,10 @@ def test_dated_sourced_csv_gives_over_time_and_per_source_outputs(tmp_path):
     assert per_source.loc[per_source["source"] == "paper-b", "actor_id"].eq("RUS").any()
     over_time = pd.read_parquet(out / "tables/actors_over_time.parquet")
     assert set(over_time["month"]) == {"2022-03", "2022-04", "2022-05"}
+    docs = pd.read_parquet(out / "tables/documents.parquet")
+    words = docs.groupby(docs["published"].astype(str).str[:7])["n_words"].sum()
+    assert (over_time["words_in_month"] == over_time["month"].map(words)).all()
+    assert (over_time["per_1k_words"] - over_time["mentions"] * 1000 / over_time["words_in_month"]).abs().max() < 1e-4
     assert (out / "tables/topics_per_source.parquet").exists() and (out / "tables/topics_over_time.parquet").exists()
     for fig in ("actors_per_source", "actors_over_time", "topics_over_time"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 5000, fig

@@ -6,9 +6,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 
 from analysis import plots  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
 
 
 def test_topic_hierarchy_with_tied_distances_follows_merge_order():
@@ -163,3 +171,13 @@ def test_document_actor_heatmap_says_which_documents_it_shows():
     ax = plots.document_actor_heatmap(counts, pd.DataFrame({"actor_id": ["RUS"]})).axes[0]
     assert ax.get_title().endswith("the 40 of 50 documents with most mentions of these actors")
     assert [t.get_text() for t in ax.get_yticklabels()][0] == "d10"      # d00-d09 have the fewest
+
+
+def test_actors_per_month_shades_months_with_few_words():
+    months = pd.DataFrame({"month": ["2022-01", "2022-02", "2022-03", "2022-04"] * 2, "actor_id": ["RUS"] * 4 + ["UKR"] * 4,
+                           "mentions": [1, 40, 50, 45] * 2, "per_1k_words": [5.0, 4.0, 5.0, 4.5] * 2,
+                           "words_in_month": [200, 10_000, 12_000, 9_000] * 2})
+    fig = plots.actors_by_group(months, "month", pd.DataFrame({"actor_id": ["RUS", "UKR"]}), "per_1k_words")
+    ax = fig.axes[0]
+    assert ax.get_title().endswith("(1 of 4)") and ax.get_ylabel() == "per 1k words"
+    assert [round(p.get_x() + p.get_width() / 2, 6) for p in ax.patches if p.get_facecolor()[:3] == (0.88, 0.88, 0.88)] == [0.0]
