@@ -61,7 +61,7 @@ ACTOR_COLUMNS = ["actor_id", "name", "type", "mentions", "documents", "per_1k_wo
 DOC_COUNT_COLUMNS = ["doc_id", "actor_id", "mentions"]
 GOLD_DISAGREEMENT_COLUMNS = ["doc_id", "start", "end", "actor_id", "surface", "kind"]
 COOC_COLUMNS = ["actor_a", "actor_b", "sentences", "documents", "pmi"]
-CANDIDATE_COLUMNS = ["surface", "ner_label", "mentions", "documents", "example"]
+CANDIDATE_COLUMNS = ["surface", "ner_label", "mentions", "documents", "example", "surface_mentions", "surface_labels"]
 KWIC_COLUMNS = ["actor_id", "doc_id", "left", "match", "right", "segment_id", "start"]
 AMBIGUOUS_COLUMNS = ["doc_id", "segment_id", "surface", "start", "end", "reason"]
 _NER_LABELS = ("PERSON", "ORG", "GPE", "NORP")
@@ -649,7 +649,13 @@ def _candidates(ner: pd.DataFrame, mentions: pd.DataFrame, segments: pd.DataFram
     g = ner.groupby(["surface", "ner_label"])
     out = pd.DataFrame({"mentions": g.size(), "documents": g["doc_id"].nunique(),
                         "example": g["segment_id"].first().map(lambda s: str(sent_text.get(s, ""))[:200])}).reset_index()
-    return out.sort_values(["mentions", "surface", "ner_label"], ascending=[False, True, True],
+    # spaCy's small model gives one name several labels ("Zaporizhzhia": PERSON 480, GPE 230 in RUWA's first
+    # 10,000 rows): a reviewer weighs the surface as a whole, so its rows sit together, largest first
+    out = out.sort_values(["mentions", "ner_label"], ascending=[False, True], kind="stable")
+    out["surface_mentions"] = out.groupby("surface")["mentions"].transform("sum")
+    out["surface_labels"] = out["surface"].map(out.groupby("surface", sort=False).apply(
+        lambda d: ", ".join(f"{lab} {m}" for lab, m in zip(d["ner_label"], d["mentions"])), include_groups=False))
+    return out.sort_values(["surface_mentions", "surface", "mentions", "ner_label"], ascending=[False, True, False, True],
                            kind="stable").reset_index(drop=True)[CANDIDATE_COLUMNS]
 
 

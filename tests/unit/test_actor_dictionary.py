@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from analysis.actors import load_dictionary
@@ -64,3 +65,19 @@ def test_malformed_yaml_is_a_clear_error_for_every_yaml_input(tmp_path):
         load_adjustments(f)
     with pytest.raises(DictionaryError, match="lexicon adjustment file not found: .*nope.yaml"):
         load_adjustments(tmp_path / "nope.yaml")
+
+
+def test_candidates_keep_one_surface_s_labels_together():
+    from analysis.actors import _candidates
+
+    rows = ([("Mariupol", "ORG")] * 9 + [("Mariupol", "GPE")] * 2 + [("Zelenska", "PERSON")] * 10
+            + [("Azov", "ORG")] * 3)
+    ner = pd.DataFrame([{"doc_id": f"d{i}", "start": 0, "end": 1, "surface": s, "ner_label": lab,
+                         "segment_id": f"d{i}:s0000"} for i, (s, lab) in enumerate(rows)])
+    segments = pd.DataFrame({"segment_id": ner["segment_id"], "text": "x"})
+    mentions = pd.DataFrame({"surface": ["Russia"]})
+    out = _candidates(ner, mentions, segments)
+    assert out[["surface", "ner_label", "mentions"]].values.tolist() == [
+        ["Mariupol", "ORG", 9], ["Mariupol", "GPE", 2], ["Zelenska", "PERSON", 10], ["Azov", "ORG", 3]]
+    assert out["surface_mentions"].tolist() == [11, 11, 10, 3]
+    assert out["surface_labels"].tolist()[:2] == ["ORG 9, GPE 2"] * 2
