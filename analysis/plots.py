@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 __all__ = ["document_lengths", "topic_terms", "topic_sizes", "topic_map", "document_topic_heatmap",
-           "topic_hierarchy", "topics_over_time", "thin_periods", "top_actors", "document_actor_heatmap",
+           "topic_hierarchy", "topics_over_time", "thin_limit", "thin_periods", "top_actors", "document_actor_heatmap",
            "cooccurrence_network", "actors_by_group", "sentence_tone_by_document", "actor_tone", "topic_tone",
            "actor_topic_heatmap"]
 
@@ -20,6 +20,11 @@ __all__ = ["document_lengths", "topic_terms", "topic_sizes", "topic_map", "docum
 def _short(label: str, n: int = 28) -> str:
     label = str(label)
     return label if len(label) <= n else label[: n - 1] + "…"
+
+
+def _largest(counts: pd.Series, n: int) -> list:
+    """The labels of the ``n`` largest values of ``counts`` (ties in their order there), sorted by label."""
+    return sorted(counts.sort_values(ascending=False, kind="stable").index[:n])
 
 
 def document_lengths(documents: pd.DataFrame) -> plt.Figure:
@@ -171,7 +176,7 @@ def document_topic_heatmap(document_topics: pd.DataFrame, topics: pd.DataFrame, 
         keep = units.sort_values(ascending=False, kind="stable")
         m = m.loc[sorted(keep.index[:max_docs])]
     weight = (m.mul(units.reindex(m.index), axis=0)).sum()
-    cols = sorted(weight[weight > 0].sort_values(ascending=False, kind="stable").index[:max_topics])
+    cols = _largest(weight[weight > 0], max_topics)
     n_present = int((weight > 0).sum())
     m = m[cols]
     names = _topic_names(topics)
@@ -233,14 +238,18 @@ THIN_PERIOD_SHARE = 0.1
 THIN_PERIOD_MIN_UNITS = 10
 
 
+def thin_limit(units_per_period: pd.Series) -> float:
+    """Periods with fewer units than this are thin (see THIN_PERIOD_SHARE)."""
+    return max(THIN_PERIOD_MIN_UNITS, THIN_PERIOD_SHARE * float(units_per_period.median()))
+
+
 def thin_periods(units_per_period: pd.Series) -> pd.Series:
     """True for periods with too few units for their shares to mean much (see THIN_PERIOD_SHARE).
 
     >>> thin_periods(pd.Series([5, 400, 500, 600], index=list("abcd"))).tolist()
     [True, False, False, False]
     """
-    limit = max(THIN_PERIOD_MIN_UNITS, THIN_PERIOD_SHARE * float(units_per_period.median()))
-    return units_per_period < limit
+    return units_per_period < thin_limit(units_per_period)
 
 
 def topics_over_time(over_time: pd.DataFrame, topics: pd.DataFrame, max_topics: int = 10) -> plt.Figure:
@@ -267,9 +276,8 @@ def topics_over_time(over_time: pd.DataFrame, topics: pd.DataFrame, max_topics: 
             a.axvspan(w - width / 2, w + width / 2, color="0.88", zorder=0, lw=0)
     handles, labels = ax.get_legend_handles_labels()
     if thin.any():
-        limit = max(THIN_PERIOD_MIN_UNITS, THIN_PERIOD_SHARE * float(totals.median()))
         handles.append(Patch(color="0.88"))
-        labels.append(f"shaded: {math.ceil(limit) - 1:,} units or fewer in the period")
+        labels.append(f"shaded: {math.ceil(thin_limit(totals)) - 1:,} units or fewer in the period")
     ax.set_ylabel("share of the period's units")
     ax.set_title("Topics over time")
     ax.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
@@ -423,16 +431,14 @@ def sentence_tone_by_document(sentences: pd.DataFrame, method: str, max_docs: in
     by, title = "doc_id", "Sentence tone per document"
     if len(all_docs) > max_docs and documents is not None and "source" in documents:
         src = documents.set_index("doc_id")["source"].astype(str)
-        s = s.assign(source=s["doc_id"].map(src).fillna(""))
-        s = s[s["source"] != ""]
-        if len(s):
-            counts = s["source"].value_counts()
-            groups = sorted(counts.sort_values(ascending=False, kind="stable").index[:max_sources])
-            by = "source"
+        sourced = s.assign(source=s["doc_id"].map(src).fillna(""))
+        sourced = sourced[sourced["source"] != ""]
+        if len(sourced):
+            counts = sourced["source"].value_counts()
+            s, by, groups = sourced, "source", _largest(counts, max_sources)
             title = "Sentence tone per source" + (f" (the {len(groups)} of {len(counts)} with most sentences)"
                                                   if len(counts) > len(groups) else "")
     if by == "doc_id":
-        s = sentences[sentences["method"] == method]
         groups = all_docs[:max_docs]
         if len(all_docs) > len(groups):
             title += f" (the first {len(groups)} of {len(all_docs):,} by id)"
@@ -510,7 +516,7 @@ def actor_topic_heatmap(ats: pd.DataFrame, topics: pd.DataFrame, actors: pd.Data
         return _nothing_to_show("Actors x topics", "no actor mentions in this corpus")
     sub = ats[ats["actor_id"].isin(keep)]
     per_topic = sub.groupby("topic")["mentions"].sum()
-    shown = sorted(per_topic.sort_values(ascending=False, kind="stable").index[:max_topics])
+    shown = _largest(per_topic, max_topics)
     sub = sub[sub["topic"].isin(shown)]
     mentions = sub.pivot_table(index="actor_id", columns="topic", values="mentions", fill_value=0).reindex(
         index=keep, columns=shown).fillna(0)
