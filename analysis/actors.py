@@ -555,8 +555,9 @@ def analyse_actors(params, documents: pd.DataFrame, segments: pd.DataFrame,
         # per 1,000 words of that month's dated documents: raw counts follow the corpus's volume
         month_words = (documents.assign(month=documents["doc_id"].map(dates).str[:7]).dropna(subset=["month"])
                        .groupby("month")["n_words"].sum())
-        over_time["per_1k_words"] = (over_time["mentions"] * 1000 / over_time["month"].map(month_words)).round(4)
         over_time["words_in_month"] = over_time["month"].map(month_words).astype("int64")
+        over_time["per_1k_words"] = (over_time["mentions"] * 1000 / over_time["words_in_month"]).round(4)
+        over_time = over_time[["month", "actor_id", "mentions", "per_1k_words", "words_in_month"]]
     per_source = pd.DataFrame()
     src = documents.set_index("doc_id")["source"].astype(str)
     if (src != "").any():

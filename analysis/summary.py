@@ -105,7 +105,7 @@ def findings(ats: pd.DataFrame, actors: pd.DataFrame, topics: pd.DataFrame, min_
                    f"{hi['mean_tone']:+.2f} [{hi['ci_low']:+.2f}, {hi['ci_high']:+.2f}], {hi['n_sentences']} sentences.")
     else:
         out.append(f"No actor-topic pair has {min_sentences} or more sentences: tone comparisons would be noise.")
-    tt = ats[(ats["n_sentences"] >= min_sentences) & ats["target_tone"].notna()]
+    tt = enough[enough["target_tone"].notna()]
     if len(tt):
         lo, hi = _extremes(tt.assign(_score=shrunk_tone(tt["target_tone"], tt["n_sentences"])), "_score")
         out.append(f"Tone toward the actor itself ({lo['target_method']}, ranked the same way): most negative "
