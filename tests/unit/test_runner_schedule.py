@@ -85,7 +85,23 @@ def test_a_local_cluster_runs_stages_one_at_a_time():
     assert Params.model_validate({"compute": {"scheduler": "local"}}).compute.stages_in_parallel() == 1
 
 
-def test_an_interrupt_stops_the_running_kernels_and_is_raised():
+@pytest.fixture
+def sigint_handled():
+    """Python's own Ctrl-C handler for the test's duration.
+
+    A process started in the background by a shell without job control (``cmd &`` in a script, as CI
+    runners and ``nohup`` do) inherits SIGINT ignored, and Python then installs no handler, so
+    ``_thread.interrupt_main`` would do nothing. A researcher's Ctrl-C reaches a foreground process,
+    which has the handler.
+    """
+    import signal
+
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+def test_an_interrupt_stops_the_running_kernels_and_is_raised(sigint_handled):
     import _thread
 
     stopped, actors_running, calls = threading.Event(), threading.Event(), []
