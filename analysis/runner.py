@@ -100,10 +100,12 @@ class RunContext:
         path.write_text(json.dumps(old, indent=2, sort_keys=True, default=str))
 
 
-def notebook_setup(params_file: str, run_dir: str, **sections: dict[str, Any]) -> tuple[Params, RunContext]:
+def notebook_setup(stage: str, params_file: str, run_dir: str,
+                   **sections: dict[str, Any]) -> tuple[Params, RunContext]:
     """Validate a notebook's parameters and return them with the run's context.
 
     Args:
+        stage: the notebook's stage (a key of ``config.STAGES``).
         params_file: a parameters file (the runner passes the run's validated ``params.json``).
         run_dir: the run's folder; empty means ``outputs/<run_name>``.
         **sections: values from the notebook's parameters cell, by section (``topics=dict(unit=...)``);

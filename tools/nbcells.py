@@ -20,7 +20,7 @@ text_columns = None  # list[str]: text column(s) of a table corpus, joined by a 
 
 from analysis import corpus, plots, runner
 
-P, run = runner.notebook_setup(params_file, run_dir, corpus=dict(path=corpus_path, text_columns=text_columns))
+P, run = runner.notebook_setup("corpus", params_file, run_dir, corpus=dict(path=corpus_path, text_columns=text_columns))
 result = corpus.build_corpus(P)
 result.write(run)''', []),
     ("md", "## Summary", []),
@@ -57,7 +57,7 @@ seed = None  # int: random_state of UMAP, KMeans, KeyBERTInspired
 
 from analysis import plots, runner, topics
 
-P, run = runner.notebook_setup(params_file, run_dir, topics=dict(
+P, run = runner.notebook_setup("topics", params_file, run_dir, topics=dict(
     unit=unit, n_neighbors=n_neighbors, min_cluster_size=min_cluster_size, nr_topics=nr_topics,
     representation=representation, reduce_outliers=reduce_outliers, terms_from=terms_from))
 P = P.with_overrides({"seed": seed}) if seed is not None else P
@@ -105,7 +105,7 @@ ner_discovery = None  # bool: run spaCy NER to list candidate actors
 
 from analysis import actors, plots, runner
 
-P, run = runner.notebook_setup(params_file, run_dir, actors=dict(
+P, run = runner.notebook_setup("actors", params_file, run_dir, actors=dict(
     dictionary=dictionary, dictionary_mode=dictionary_mode, count_attributive=count_attributive,
     min_mentions=min_mentions, ner_discovery=ner_discovery))
 documents, segments = run.read_table("documents"), run.read_table("segments")
@@ -158,7 +158,7 @@ bootstrap_resamples = None  # int: resamples for the 95% intervals (seeded by th
 
 from analysis import plots, runner, sentiment
 
-P, run = runner.notebook_setup(params_file, run_dir, sentiment=dict(
+P, run = runner.notebook_setup("sentiment", params_file, run_dir, sentiment=dict(
     method=method, positive_threshold=positive_threshold, negative_threshold=negative_threshold,
     lexicon_adjustments=lexicon_adjustments, min_sentences=min_sentences, bootstrap_resamples=bootstrap_resamples))
 result = sentiment.analyse_sentiment(
@@ -203,7 +203,7 @@ NB05 = [
 
 from analysis import plots, runner, summary
 
-P, run = runner.notebook_setup(params_file, run_dir)
+P, run = runner.notebook_setup("summary", params_file, run_dir)
 result = summary.summarise(P, run)
 result.write(run)''', []),
     ("md", "## Findings", []),
