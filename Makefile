@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: help install report corpus topics actors sentiment summary test test-unit test-integration \
-        test-notebooks lab bench bench-gpu distill lint lock clean verify browser screenshot train-targeted
+        test-notebooks record-nbval lab bench bench-gpu distill lint lock clean verify browser screenshot train-targeted
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_ -]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,7 +38,7 @@ verify: $(STAMP) ## recompute the table hashes of the default run and compare wi
 
 test: $(STAMP) ## lint, unit + integration tests, then nbval over every notebook (network blocked)
 	@$(MAKE) --no-print-directory browser || echo "note: no chromium; the headless-browser report tests will be skipped"
-	$(VENV)/bin/ruff check analysis tests bench tools
+	$(VENV)/bin/ruff check analysis tests bench tools notebooks
 	$(PY) -m pytest tests -q
 	$(PY) -m pytest --doctest-modules analysis -q   # the examples in the package's docstrings
 	$(MAKE) --no-print-directory test-notebooks
@@ -47,10 +47,13 @@ test-unit: $(STAMP) ## fast unit tests only
 	$(PY) -m pytest tests/unit -q
 	$(PY) -m pytest --doctest-modules analysis -q
 
-test-notebooks: $(STAMP) ## execute every notebook with nbval, comparing the NBVAL_CHECK_OUTPUT cells
-	tmp=$$(mktemp -d) && $(PY) tools/nbgen.py --reference $$tmp/notebooks \
-	  && ANALYSIS_OUTPUTS_DIR=$$tmp/outputs $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-kernel-startup-timeout 300 \
-	  --nbval-sanitize-with notebooks/nbval_sanitize.cfg $$tmp/notebooks/*.ipynb -q; rc=$$?; rm -rf $$tmp; exit $$rc
+test-notebooks: $(STAMP) ## run the committed notebooks with nbval, comparing NBVAL_CHECK_OUTPUT cells with tools/nbval_expected.json
+	tmp=$$(mktemp -d) && ANALYSIS_OUTPUTS_DIR=$$tmp/outputs $(PY) -m pytest -p no:cacheprovider -p tools.nbval_plugin \
+	  --nbval-lax --nbval-kernel-startup-timeout 300 --nbval-sanitize-with notebooks/nbval_sanitize.cfg \
+	  notebooks/*.ipynb -q; rc=$$?; rm -rf $$tmp; exit $$rc
+
+record-nbval: $(STAMP) ## record the NBVAL_CHECK_OUTPUT cells' outputs from the seeds run (after make report); review the diff
+	$(PY) -m tools.nbval_record
 
 browser: ## install Debian's chromium for the headless report tests (needs root and apt; skipped otherwise)
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
@@ -77,8 +80,8 @@ train-targeted: $(STAMP) ## retrain the shipped targeted sentiment model from ..
 distill: $(STAMP) ## build the fast model2vec embedding model from the installed MiniLM (offline)
 	$(PY) -m analysis distill
 
-lint: $(STAMP) ## ruff over the package and tests
-	$(VENV)/bin/ruff check analysis tests bench tools
+lint: $(STAMP) ## ruff over the package, tests, tools and the notebooks (their .py and .ipynb)
+	$(VENV)/bin/ruff check analysis tests bench tools notebooks
 
 lock: ## rewrite requirements.lock from the current .venv
 	$(PY) -m pip freeze --exclude-editable | sed 's/^torch==2.13.0+cpu/torch==2.13.0/' \

@@ -1,0 +1,58 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 Summary: actors x topics x tone
+#
+# Joins the three analyses: for each actor and topic, the mentions, the documents, and the tone of the sentences naming the actor (95% bootstrap interval). `example_segment_ids` link every cell back to its sentences in the `segments` table. The findings below are generated from the tables.
+
+# %% tags=["parameters"]
+params_file = "params/seeds.yaml"  # named parameters file (notebooks/params/) or a run's params.json
+run_dir = ""  # the run's output folder; empty: outputs/<run_name>
+
+# %%
+from IPython.display import Image, Markdown, display
+
+from analysis import plots, runner, summary
+
+P, run = runner.notebook_setup("summary", params_file, run_dir)
+result = summary.summarise(P, run)
+result.write(run)
+
+# %% [markdown]
+# ## Findings
+
+# %%
+display(Markdown("\n".join(f"- {f}" for f in result.findings)))
+
+# %% [markdown]
+# ## Actor x topic table
+
+# %%
+result.actor_topic_sentiment.sort_values("mentions", ascending=False).head(30)
+
+# %%
+fig = plots.actor_topic_heatmap(result.actor_topic_sentiment, run.read_table("topics"), run.read_table("actors"),
+                                min_sentences=P.sentiment.min_sentences)
+display(Image(filename=run.save_figure(fig, "actor_topic")))
+
+# %% [markdown]
+# ## The sentences behind one cell
+# Change `actor` and `topic` to read the evidence for any cell.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+# (nbval compares this output on the seeds; `make record-nbval` refreshes it)
+actor, topic = None, None  # e.g. actor, topic = "RUS", 2; None: the cell with the most mentions
+print(result.evidence(run.read_table("segments"), actor, topic))
