@@ -121,7 +121,8 @@ def _verify(args) -> int:
             print(p)
         print(f"verify: {len(problems)} problem(s) in {args.run_dir}")
         return 1
-    print(f"verify: every table in {args.run_dir} matches its manifest hash")
+    print(f"verify: {args.run_dir} is what its manifest says: every file has its recorded hash, "
+          "every stage was made from the stages now beside it, and the tables' keys link up")
     return 0
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_PARAMS_FILE",
     "TARGETED_MODEL_FILE",
     "STAGES",
+    "UPSTREAM",
 ]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -40,6 +41,14 @@ STAGES: dict[str, str] = {
     "actors": "03_actors.ipynb",
     "sentiment": "04_sentiment.ipynb",
     "summary": "05_summary.ipynb",
+}
+# Stage name -> the stages whose tables it reads (directly or through another stage).
+UPSTREAM: dict[str, tuple[str, ...]] = {
+    "corpus": (),
+    "topics": ("corpus",),
+    "actors": ("corpus",),
+    "sentiment": ("corpus", "actors", "topics"),
+    "summary": ("corpus", "topics", "actors", "sentiment"),
 }
 
 

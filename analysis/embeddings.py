@@ -26,6 +26,7 @@ import numpy as np
 
 from analysis import accel, config
 from analysis.errors import ModelError
+from analysis.fingerprint import code_hash, file_sha256
 
 __all__ = [
     "encode_pretokenized",
@@ -33,6 +34,7 @@ __all__ = [
     "minilm_path",
     "verify_minilm",
     "file_sha256",
+    "cache_key",
     "Embedder",
     "EmbeddingCache",
     "model2vec_path",
@@ -44,15 +46,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def minilm_path() -> Path:
@@ -282,6 +275,19 @@ def text_keys(texts: list[str]) -> list[bytes]:
     return [hashlib.sha256(t.encode("utf-8")).digest() for t in texts]
 
 
+def cache_key(model_sha256: str, device: str, precision: str, module: str) -> str:
+    """Folder name of an on-disk cache of model outputs: what made them, computed, not versioned by hand.
+
+    The weights' hash, the device and precision, and the code of ``module`` with everything of this
+    package it imports (:func:`analysis.fingerprint.code_hash`): values computed another way (another
+    batching, product size or thread layout, any change to that code) are never read back.
+
+    >>> cache_key("ab" * 32, "cpu", "float32", "analysis.embeddings").startswith("abababababababab-cpu-float32-")
+    True
+    """
+    return f"{model_sha256[:16]}-{device}-{precision}-{code_hash([module])[:16]}"
+
+
 class EmbeddingCache:
     """Append-only cache of vectors keyed by text sha256, one folder per model hash."""
 
@@ -478,11 +484,7 @@ class Embedder:
     def _open_store(self) -> EmbeddingCache:
         """The on-disk cache of this model, opened once per Embedder (shards are read at opening)."""
         if self._store is None:
-            # vectors of one precision never answer for another: same corpus, same vectors, cache or not
-            suffix = "" if self.precision_ == "float32" else f"-{self.precision_}"
-            # "-1thread512": vectors from batches of one shape per token length (encode_pretokenized),
-            # each product on one thread, about CPU_PRODUCT_TOKENS token rows; shards written otherwise
-            # (their values could depend on the batch, the core count or the product size) are left unused
-            suffix += f"-1thread{accel.CPU_PRODUCT_TOKENS}" if self.model == "minilm" else ""
-            self._store = EmbeddingCache(config.cache_dir() / "embeddings" / (self.model_hash[:16] + suffix))
+            # vectors answer only for the same weights, device, precision and code that computed them
+            self._store = EmbeddingCache(config.cache_dir() / "embeddings" / cache_key(
+                self.model_hash, self._resolved_device(), self.precision_, "analysis.embeddings"))
         return self._store

@@ -20,6 +20,10 @@ __all__ = [
 class AnalysisError(Exception):
     """Base class of every error the project raises on purpose."""
 
+    def _render_traceback_(self) -> list[str]:
+        # IPython (JupyterLab, papermill) shows this instead of a traceback: the message is what to read
+        return [f"{type(self).__name__}: {self}"]
+
 
 class CorpusError(AnalysisError):
     """The corpus cannot be read: names the file, row or column, and what to do."""

@@ -316,11 +316,10 @@ class TargetedScorer:
             clf = TargetedClassifier.load(path).merge()
             clf.module.to(dev)                      # GPU path; CPU machines and CI never need it
             accel.store_linear_weights(clf.module, prec)    # same numbers as autocast alone, faster
-            from analysis.embeddings import file_sha256
+            from analysis.embeddings import cache_key, file_sha256
 
-            # probabilities on disk, per model file, device and precision (see ``score``)
-            # (-t512: from products of PRODUCT_TOKENS token rows; values from other shapes are left unused)
-            name = f"{file_sha256(Path(path))[:16]}-{dev}-{prec}" + (f"-t{PRODUCT_TOKENS}" if dev == "cpu" else "")
+            # probabilities on disk, per model file, device, precision and code (see ``score``)
+            name = cache_key(file_sha256(Path(path)), dev, prec, "analysis.targeted")
             cls._cache[key] = cls(clf, batch_size=32 if dev == "cpu" else 256, precision=prec, cache_name=name)
         return cls._cache[key]
 
@@ -333,7 +332,7 @@ class TargetedScorer:
 
         A mention's probabilities depend on its marked text alone (see ``predict_proba``), so a stored
         value is the one scoring would give again, bit for bit, on this kind of machine. The cache
-        (``<cache>/targeted/<model sha256>-<device>-<precision>/``, like the embedding cache) means that
+        (``<cache>/targeted/<model sha256>-<device>-<precision>-<code>/``, like the embedding cache) means that
         after a change to the actor dictionary, or with new articles added to a corpus, only the new
         mentions are scored.
         """

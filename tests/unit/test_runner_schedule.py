@@ -7,9 +7,10 @@ import time
 
 import pytest
 
+from analysis.config import UPSTREAM as _UPSTREAM
 from analysis.errors import StageError
 from analysis.params import Params
-from analysis.runner import _UPSTREAM, _run_stages
+from analysis.runner.schedule import run_stages as _run_stages
 
 ALL = ["corpus", "topics", "actors", "sentiment", "summary"]
 

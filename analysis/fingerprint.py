@@ -1,0 +1,159 @@
+"""Fingerprints of code and files: what decides whether a stage or a cache entry is still current.
+
+The code a stage (or a cache) depends on is computed, never listed: the modules of this package that its
+notebook or module imports, followed transitively through every ``import`` statement in them (including
+imports inside functions), plus the package data files those modules name. Changing any of them, even
+by a comment, changes the fingerprint.
+
+>>> "analysis/accel.py" in code_files(["analysis.embeddings"])
+True
+>>> "analysis/report.py" in code_files(["analysis.corpus"])
+False
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+from analysis import config
+
+__all__ = ["code_files", "code_hash", "notebook_code", "notebook_imports", "file_sha256", "files_digest", "digest"]
+
+_PACKAGE = "analysis"
+
+
+def digest(*parts: object) -> str:
+    """Hex sha256 of ``parts`` as canonical JSON."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@cache
+def _cached_sha(path: str, mtime_ns: int, size: int) -> str:
+    return file_sha256(Path(path))
+
+
+def _sha(path: Path) -> str:
+    st = path.stat()
+    return _cached_sha(str(path), st.st_mtime_ns, st.st_size)
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of ``analysis[.x[.y]]``, or None when ``name`` is not a module of the package."""
+    parts = name.split(".")
+    if parts[0] != _PACKAGE:
+        return None
+    base = config.PACKAGE_DIR.joinpath(*parts[1:])
+    for f in (base.with_suffix(".py"), base / "__init__.py"):
+        if f.is_file():
+            return f
+    return None
+
+
+def _imports(tree: ast.AST, module: str, is_package: bool) -> set[str]:
+    """Names of the package's modules that ``tree`` (the source of ``module``) imports anywhere."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:                       # relative: against this module's package
+                pkg = module.split(".") if is_package else module.split(".")[:-1]
+                pkg = pkg[: len(pkg) - (node.level - 1)]
+                base = ".".join(pkg + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            found.add(base)
+            found.update(f"{base}.{a.name}" for a in node.names)   # ``from analysis import topics``
+    out = set()
+    for name in found:
+        if name.split(".")[0] != _PACKAGE:
+            continue
+        parts = name.split(".")
+        # importing a.b.c runs a/__init__ and a/b/__init__ too
+        out.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return {n for n in out if _module_file(n) is not None}
+
+
+def _closure(roots: Iterable[str]) -> list[str]:
+    seen: set[str] = set()
+    todo = [r for r in roots if _module_file(r) is not None] + [_PACKAGE]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        f = _module_file(name)
+        tree = ast.parse(f.read_bytes(), filename=str(f))
+        todo.extend(_imports(tree, name, f.name == "__init__.py") - seen)
+    return sorted(seen)
+
+
+def code_files(modules: Iterable[str]) -> dict[str, str]:
+    """The files ``modules`` depend on, relative to the project root, with their sha256.
+
+    The transitive closure of the package's modules they import, plus the files of ``analysis/data``
+    whose names appear in one of those modules' source.
+    """
+    files = [_module_file(m) for m in _closure(modules)]
+    sources = b"\n".join(f.read_bytes() for f in files)
+    data = [f for f in sorted(config.PACKAGE_DATA_DIR.rglob("*"))
+            if f.is_file() and f.name.encode() in sources]
+    return {str(f.relative_to(config.PROJECT_ROOT)): _sha(f) for f in sorted(files) + data}
+
+
+def notebook_code(notebook: Path) -> list[str]:
+    """The sources of a notebook's code cells (read as JSON: nbformat takes seconds to import)."""
+    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    return [c["source"] if isinstance(c["source"], str) else "".join(c["source"])
+            for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+
+
+def notebook_imports(notebook: Path) -> list[str]:
+    """The package modules a notebook's code cells import (IPython magics and shell lines ignored)."""
+    found: set[str] = set()
+    for source in notebook_code(notebook):
+        src = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue
+        found |= _imports(tree, "__notebook__", False)
+    return sorted(found)
+
+
+@cache
+def _ast_sha(path: str, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(ast.dump(ast.parse(Path(path).read_bytes())).encode()).hexdigest()
+
+
+def code_hash(modules: Iterable[str]) -> str:
+    """One sha256 over the code of :func:`code_files` of ``modules``, for cache keys.
+
+    Python files count by their syntax tree, so an edit to a comment or to the layout does not make
+    cached numbers stale, while any change to what the code does (or to a data file) does.
+    """
+    parts = {}
+    for rel, sha in code_files(modules).items():
+        path = config.PROJECT_ROOT / rel
+        st = path.stat()
+        parts[rel] = _ast_sha(str(path), st.st_mtime_ns, st.st_size) if rel.endswith(".py") else sha
+    return digest(parts)
+
+
+def files_digest(paths: Iterable[Path | None]) -> dict[str, str]:
+    """sha256 of each existing file of ``paths``, by path."""
+    return {str(p): _sha(p) for p in paths if p is not None and p.is_file()}

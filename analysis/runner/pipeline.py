@@ -1,0 +1,221 @@
+"""``python -m analysis run``: the stages that are not provably current run again, atomically.
+
+A run writes into a staging folder beside its target (``outputs/.<run>.staging-<pid>``) and renames it
+into place only when every stage succeeded; a failed run leaves the previous outputs untouched and
+says where its partial outputs and logs are. A lock file stops two runs writing one folder at once.
+A stage is kept from the previous run only when its inputs' fingerprint is unchanged and every file
+it wrote still has the sha256 recorded when it was written (:mod:`analysis.runner.provenance`);
+otherwise it and every stage downstream run again, and the progress line says why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from analysis import config
+from analysis.errors import AnalysisError, RunLockedError, StageError
+from analysis.fingerprint import digest
+from analysis.params import Params
+from analysis.runner import provenance
+from analysis.runner.kernels import Kernels, execute_stage
+from analysis.runner.schedule import run_stages
+
+__all__ = ["run_pipeline"]
+
+
+class _Lock:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                os.write(fd, str(os.getpid()).encode())
+                os.close(fd)
+                return self
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                    os.kill(pid, 0)
+                except (ValueError, ProcessLookupError, FileNotFoundError):
+                    self.path.unlink(missing_ok=True)  # stale lock of a dead process
+                    continue
+                except PermissionError:
+                    pass
+                raise RunLockedError(
+                    f"another run (pid {pid}) is writing {self.path.parent / self.path.name[1:-5]}; wait for "
+                    f"it to finish, or choose another --out / run_name (lock file: {self.path})") from None
+        raise RunLockedError(f"could not take the lock {self.path}; remove it if no run is active")
+
+    def __exit__(self, *exc):
+        self.path.unlink(missing_ok=True)
+
+
+def _plan(params: Params, stages: list[str], corpus_sha: str, previous: dict[str, Any], folder: Path,
+          force: bool, fail_at: str | None) -> tuple[dict[str, dict], dict[str, str]]:
+    """The inputs of every stage, and why each stage that cannot be reused runs (stage -> reason)."""
+    inputs: dict[str, dict] = {}
+    reasons: dict[str, str] = {}
+    prev = previous.get("stages", {})
+    for stage in stages:
+        fps = {u: digest(inputs[u]) for u in config.UPSTREAM[stage] if u in inputs}
+        inputs[stage] = provenance.stage_inputs(params, stage, corpus_sha, fps)
+        if force or fail_at == stage:
+            reasons[stage] = "--force"
+        elif ran := [u for u in config.UPSTREAM[stage] if u in reasons]:
+            reasons[stage] = f"upstream stage {ran[0]} runs again"
+        elif why := provenance.stale_reason(folder, prev.get(stage), inputs[stage]):
+            reasons[stage] = why
+    return inputs, reasons
+
+
+def run_pipeline(params: Params, out_dir: Path | None = None, until: str | None = None,
+                 force: bool = False, log=print, fail_at: str | None = None) -> Path:
+    """Execute the stages in order into ``out_dir`` (default ``outputs/<run_name>``), atomically.
+
+    Args:
+        params: validated parameters.
+        out_dir: the run folder.
+        until: last stage to run (its upstream stages run or are reused as needed).
+        force: execute every stage even if its inputs did not change.
+        log: where progress lines go.
+        fail_at: testing hook: raise inside this stage, to prove a failed run loses nothing.
+
+    Returns:
+        The run folder.
+    """
+    target = (out_dir or config.outputs_dir() / params.run_name).resolve()
+    corpus_path = params.resolve(params.corpus.path)
+    if corpus_path is None or not corpus_path.exists():
+        from analysis.errors import CorpusError
+
+        raise CorpusError(f"corpus not found: {corpus_path} (set corpus.path or --corpus)")
+    stages = list(config.STAGES)
+    if until:
+        stages = stages[: stages.index(until) + 1]
+    started = datetime.now(UTC)
+    with _Lock(target.parent / f".{target.name}.lock"):
+        staging = target.parent / f".{target.name}.staging-{os.getpid()}"
+        if staging.exists():
+            shutil.rmtree(staging)
+        previous = provenance.read_manifest(target) if target.exists() else {}
+        if target.exists():
+            shutil.copytree(target, staging)
+        for sub in ("tables", "figures", "logs", "notebooks"):
+            (staging / sub).mkdir(parents=True, exist_ok=True)
+        (staging / provenance.RUNNER_MARK).write_text(str(os.getpid()))
+        (staging / "params.json").write_text(params.model_dump_json(indent=2))
+        corpus_sha = provenance.corpus_fingerprint(corpus_path)
+        inputs, reasons = _plan(params, stages, corpus_sha, previous, target, force, fail_at)
+        for stage in stages:
+            if stage in reasons:
+                log(f"[{stage}] runs: {reasons[stage]}")
+            else:
+                log(f"[{stage}] unchanged, kept from the previous run")
+        todo = [s for s in stages if s in reasons]
+
+        kernels = Kernels(staging, config.NOTEBOOKS_DIR, params.compute.prestart_kernels)
+
+        def run_one(stage: str) -> float:
+            if fail_at == stage:
+                raise StageError(f"stage '{stage}' failed: injected failure (test hook)")
+            return execute_stage(stage, staging, kernels)
+
+        try:
+            ran = run_stages(todo, run_one, params.compute.stages_in_parallel(), log,
+                             summary=lambda stage: _stage_summary(staging, stage),
+                             abort=kernels.stop, prepare=kernels.prestart)
+        except AnalysisError as exc:
+            raise type(exc)(f"{exc} -- previous outputs in {target} are untouched; partial outputs "
+                            f"and logs of this run are in {staging}") from None
+        finally:
+            kernels.close()
+        durations = {s: ran.get(s, 0.0) for s in stages}
+        manifest = _manifest(params, staging, corpus_path, corpus_sha, inputs, reasons, previous,
+                             durations, started)
+        provenance.write_manifest(staging, manifest)
+        if "summary" in stages:
+            from analysis.report import write_report
+
+            write_report(staging)
+        (staging / provenance.RUNNER_MARK).unlink()
+        # Swap: the old folder moves aside, the new one into place, then the old one goes.
+        trash = target.parent / f".{target.name}.old-{os.getpid()}"
+        if target.exists():
+            os.replace(target, trash)
+        os.replace(staging, target)
+        if trash.exists():
+            shutil.rmtree(trash, ignore_errors=True)
+        _remove_leftovers(target, log)
+    return target
+
+
+def _remove_leftovers(target: Path, log) -> None:
+    """Remove what earlier failed or interrupted runs of ``target`` left beside it.
+
+    A failed run keeps its staging folder so that its partial outputs and logs can be read; once a later
+    run of the same folder has succeeded they are stale. Called under the run's lock, so no other run of
+    ``target`` is writing them.
+    """
+    left = sorted([*target.parent.glob(f".{target.name}.staging-*"), *target.parent.glob(f".{target.name}.old-*")])
+    for path in left:
+        shutil.rmtree(path, ignore_errors=True)
+    if left:
+        log(f"removed {len(left)} folder(s) left by earlier failed or interrupted runs: "
+            + ", ".join(p.name for p in left))
+
+
+def _stage_summary(run_dir: Path, stage: str) -> str:
+    """The one-line summary a stage recorded (what its notebook prints first), or ''."""
+    path = run_dir / "logs" / f"stage-{stage}.json"
+    return str(json.loads(path.read_text()).get("summary", "")) if path.exists() else ""
+
+
+def _manifest(params, staging, corpus_path, corpus_sha, inputs, reasons, previous, durations,
+              started) -> dict[str, Any]:
+    """The run's manifest: executed stages with what they recorded, reused ones exactly as recorded."""
+    records = {}
+    for f in sorted((staging / "logs").glob("stage-*.json")):
+        records[f.stem[len("stage-"):]] = json.loads(f.read_text())
+    stages = {}
+    for stage, inp in inputs.items():
+        if stage in reasons:
+            stages[stage] = {"fingerprint": digest(inp), "inputs": inp, "origin": "run",
+                             "notebook": f"notebooks/{config.STAGES[stage]}",
+                             "outputs": records.get(stage, {}).get("outputs", {}), "reason": reasons[stage]}
+        else:
+            stages[stage] = previous["stages"][stage]      # reuse never rewrites what was recorded
+    # stages past --until keep their record when their files are still there as recorded
+    for stage, rec in previous.get("stages", {}).items():
+        if stage not in stages and not any(u in reasons for u in config.UPSTREAM[stage]) \
+                and not provenance.outputs_changed(staging, rec.get("outputs") or {}):
+            stages[stage] = rec
+    timing = {"started": started.isoformat(timespec="seconds"),
+              "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+              "stage_seconds": {s: round(d, 2) for s, d in durations.items()},
+              "executed": [s for s in inputs if s in reasons]}
+    corpus_rec = records.get("corpus", {})
+    return {
+        "run_name": params.run_name,
+        "origin": "run",
+        "parameters": params.model_dump(mode="json"),
+        "corpus": {"path": str(corpus_path), "sha256": corpus_sha,
+                   "files": corpus_rec.get("files", {}), "encodings": corpus_rec.get("encodings", {}),
+                   "documents": corpus_rec.get("documents"), "skipped": corpus_rec.get("skipped")},
+        "models": {k: v for r in records.values() for k, v in r.get("models", {}).items()},
+        "stage_records": {s: {k: v for k, v in r.items() if k != "outputs"} for s, r in records.items()},
+        "packages": provenance.versions(),
+        "git_commit": provenance.git_commit(),
+        "stages": dict(sorted(stages.items(), key=lambda kv: list(config.STAGES).index(kv[0]))),
+        "tables": provenance.recorded_tables(stages),
+        "figures": sorted({rel[len("figures/"):] for rec in stages.values()
+                           for rel in rec.get("outputs") or {} if rel.startswith("figures/")}),
+        "timing": timing,
+    }
