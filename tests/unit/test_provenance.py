@@ -1,0 +1,176 @@
+"""Fingerprints computed from imports, reuse decided by recorded hashes, verify's checks (no models)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis import config, fingerprint
+from analysis.errors import AnalysisError, StageError
+from analysis.params import load_params
+from analysis.runner import provenance
+from analysis.runner.context import RunContext, notebook_setup
+from analysis.runner.verify import verify_run
+
+
+@pytest.fixture
+def fake_package(tmp_path, monkeypatch):
+    """A package ``analysis`` in tmp: a imports b inside a function, b imports c relatively; d stands alone."""
+    pkg = tmp_path / "analysis"
+    (pkg / "data").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def f():\n    from analysis import b\n    return b\n")
+    (pkg / "b.py").write_text("from .c import g\n")
+    (pkg / "c.py").write_text("TABLE = 'words.yaml'\ndef g():\n    return 1\n")
+    (pkg / "d.py").write_text("import os\n")
+    (pkg / "data" / "words.yaml").write_text("a: 1\n")
+    (pkg / "data" / "other.yaml").write_text("b: 2\n")
+    monkeypatch.setattr(config, "PACKAGE_DIR", pkg)
+    monkeypatch.setattr(config, "PACKAGE_DATA_DIR", pkg / "data")
+    monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path)
+    return pkg
+
+
+def test_code_files_follow_imports_transitively(fake_package):
+    files = fingerprint.code_files(["analysis.a"])
+    assert set(files) == {"analysis/__init__.py", "analysis/a.py", "analysis/b.py", "analysis/c.py",
+                          "analysis/data/words.yaml"}      # other.yaml is named by no module, d not imported
+    assert set(fingerprint.code_files(["analysis.d"])) == {"analysis/__init__.py", "analysis/d.py"}
+
+
+def test_an_indirect_module_changes_the_stage_code_but_a_comment_not_the_cache_key(fake_package):
+    before_files, before_key = fingerprint.code_files(["analysis.a"]), fingerprint.code_hash(["analysis.a"])
+    c = fake_package / "c.py"
+    c.write_text(c.read_text() + "# a comment\n")
+    assert fingerprint.code_files(["analysis.a"])["analysis/c.py"] != before_files["analysis/c.py"]
+    assert fingerprint.code_hash(["analysis.a"]) == before_key     # cached numbers stay valid
+    c.write_text(c.read_text().replace("return 1", "return 2"))
+    assert fingerprint.code_hash(["analysis.a"]) != before_key
+
+
+def test_notebook_imports_read_the_code_cells(tmp_path):
+    nb = {"cells": [{"cell_type": "markdown", "source": "import analysis.report"},
+                    {"cell_type": "code", "source": ["%matplotlib inline\n", "from analysis import plots, topics\n"]}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "n.ipynb"
+    path.write_text(json.dumps(nb))
+    assert fingerprint.notebook_imports(path) == ["analysis", "analysis.plots", "analysis.topics"]
+
+
+def test_every_stage_depends_on_the_modules_its_notebook_reaches():
+    p = load_params()
+    for stage in config.STAGES:
+        code = provenance.stage_inputs(p, stage, "corpus-sha", {})["code"]
+        assert f"notebooks/{config.STAGES[stage]}" in code
+        assert f"analysis/{'corpus' if stage == 'corpus' else 'runner/context'}.py" in code
+    # accel is imported by no notebook, only through embeddings and targeted
+    assert "analysis/accel.py" in provenance.stage_inputs(p, "sentiment", "x", {})["code"]
+
+
+def _record(folder: Path, rel: str, text: str) -> dict:
+    f = folder / rel
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text(text)
+    return {rel: fingerprint.file_sha256(f)}
+
+
+def test_stale_reason_names_what_changed(tmp_path):
+    p = load_params()
+    inputs = provenance.stage_inputs(p, "topics", "c", {"corpus": "f"})
+    rec = {"fingerprint": fingerprint.digest(inputs), "inputs": inputs,
+           "outputs": _record(tmp_path, "tables/topics.csv", "topic\n0\n")}
+    assert provenance.stale_reason(tmp_path, rec, inputs) is None
+    other = provenance.stage_inputs(p.with_overrides({"topics": {"nr_topics": 3}}), "topics", "c", {"corpus": "f"})
+    assert provenance.stale_reason(tmp_path, rec, other) == "parameters changed (topics.nr_topics: None -> 3)"
+    assert provenance.stale_reason(tmp_path, {**rec, "origin": "notebook"}, other).startswith(
+        "last written from a notebook; parameters changed")
+    code = json.loads(json.dumps(inputs))
+    code["code"]["analysis/accel.py"] = "0" * 64
+    assert provenance.stale_reason(tmp_path, rec, code) == "code changed: analysis/accel.py"
+    (tmp_path / "tables/topics.csv").write_text("topic\n0\n1\n")
+    assert provenance.stale_reason(tmp_path, rec, inputs) == "tables/topics.csv changed since it was written"
+    assert provenance.stale_reason(tmp_path, {k: v for k, v in rec.items() if k != "outputs"}, inputs).startswith(
+        "its record has no hashes")
+    assert provenance.stale_reason(tmp_path, None, inputs) == "not run yet"
+
+
+def _folder(tmp_path: Path, segments_doc: str = "d1") -> Path:
+    """A two-stage run folder recorded as the runner records it."""
+    run = tmp_path / "run"
+    (run / "tables").mkdir(parents=True)
+    ctx = RunContext(run, load_params(), "corpus")
+    ctx.write_table(pd.DataFrame({"doc_id": ["d1", "d2"]}), "documents")
+    ctx.write_table(pd.DataFrame({"segment_id": ["s1"], "doc_id": [segments_doc]}), "segments")
+    ctx.stage = "topics"
+    ctx.write_table(pd.DataFrame({"topic": [0, 1]}), "topics")
+    ctx.write_table(pd.DataFrame({"segment_id": ["s1", "s1"], "topic": [1, -1]}), "segment_topics")
+    logs = {s: json.loads((run / "logs" / f"stage-{s}.json").read_text()) for s in ("corpus", "topics")}
+    stages = {"corpus": {"fingerprint": "F", "inputs": {"upstream": {}}, "outputs": logs["corpus"]["outputs"]},
+              "topics": {"fingerprint": "T", "inputs": {"upstream": {"corpus": "F"}},
+                         "outputs": logs["topics"]["outputs"]}}
+    provenance.write_manifest(run, {"stages": stages, "tables": provenance.recorded_tables(stages)})
+    return run
+
+
+def test_verify_passes_a_consistent_folder(tmp_path):
+    assert verify_run(_folder(tmp_path)) == []
+
+
+def test_verify_names_a_changed_table_an_unknown_one_and_a_stale_stage(tmp_path):
+    run = _folder(tmp_path)
+    pd.DataFrame({"topic": [0]}).to_parquet(run / "tables/topics.parquet")
+    (run / "tables/extra.csv").write_text("x\n")
+    m = json.loads((run / "manifest.json").read_text())
+    m["stages"]["topics"]["inputs"]["upstream"]["corpus"] = "an older corpus run"
+    provenance.write_manifest(run, m)
+    problems = verify_run(run)
+    assert "tables/topics.parquet: sha256 differs from the hash recorded when stage topics wrote it" in problems
+    assert "tables/extra.csv: not in the manifest (no recorded stage wrote it)" in problems
+    assert any(p.startswith("stage topics: made from another run of stage corpus") for p in problems)
+    assert any(p.startswith("tables/segment_topics.parquet: column topic names 1 topic value(s)") for p in problems)
+
+
+def test_verify_checks_the_links_between_tables(tmp_path):
+    problems = verify_run(_folder(tmp_path, segments_doc="d9"))
+    assert problems == ["tables/segments.parquet: column doc_id names 1 doc_id value(s) that "
+                        "tables/documents.parquet lacks ('d9'); the two were written by different runs"]
+
+
+def test_verify_refuses_a_manifest_without_output_hashes(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps({"stages": {"corpus": {"fingerprint": "x"}}}))
+    with pytest.raises(StageError, match="older version"):
+        verify_run(tmp_path)
+
+
+def test_a_notebook_run_by_hand_out_of_order_names_the_stage_to_run_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANALYSIS_OUTPUTS_DIR", str(tmp_path))
+    with pytest.raises(StageError) as err:
+        notebook_setup("topics", "", "")
+    msg = str(err.value)
+    assert "run notebooks/01_corpus.ipynb first" in msg and str(tmp_path / "lab" / "seeds") in msg
+    assert "\n" not in msg
+    assert err.value._render_traceback_() == [f"StageError: {msg}"]   # what Jupyter shows: one line
+    assert not (tmp_path / "seeds").exists()
+
+
+def test_a_notebook_run_by_hand_records_itself(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANALYSIS_OUTPUTS_DIR", str(tmp_path))
+    p, run = notebook_setup("corpus", "", "", corpus=dict(path=None))
+    assert run.dir == tmp_path / "lab" / p.run_name and run.by_hand
+    run.write_table(pd.DataFrame({"doc_id": ["a"]}), "documents")
+    m = json.loads((run.dir / "manifest.json").read_text())
+    rec = m["stages"]["corpus"]
+    assert rec["origin"] == "notebook" and set(rec["outputs"]) == {"tables/documents.parquet", "tables/documents.csv"}
+    assert rec["fingerprint"] == fingerprint.digest(rec["inputs"])
+    assert verify_run(run.dir) == []
+    # run again: what it wrote before is forgotten, not left behind as if current
+    _, run = notebook_setup("corpus", "", "")
+    assert not (run.dir / "tables/documents.parquet").exists()
+    assert json.loads((run.dir / "manifest.json").read_text())["stages"]["corpus"]["outputs"] == {}
+
+
+def test_errors_render_as_one_line_in_jupyter():
+    assert AnalysisError("x went wrong")._render_traceback_() == ["AnalysisError: x went wrong"]
