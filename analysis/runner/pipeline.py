@@ -192,11 +192,9 @@ def _manifest(params, staging, corpus_path, corpus_sha, inputs, reasons, previou
                              "outputs": records.get(stage, {}).get("outputs", {}), "reason": reasons[stage]}
         else:
             stages[stage] = previous["stages"][stage]      # reuse never rewrites what was recorded
-    # stages past --until keep their record when their files are still there as recorded
+    # stages past --until keep their record as it was: verify says when they are stale
     for stage, rec in previous.get("stages", {}).items():
-        if stage not in stages and not any(u in reasons for u in config.UPSTREAM[stage]) \
-                and not provenance.outputs_changed(staging, rec.get("outputs") or {}):
-            stages[stage] = rec
+        stages.setdefault(stage, rec)
     timing = {"started": started.isoformat(timespec="seconds"),
               "finished": datetime.now(UTC).isoformat(timespec="seconds"),
               "stage_seconds": {s: round(d, 2) for s, d in durations.items()},
