@@ -21,7 +21,7 @@
 
 # %% tags=["parameters"]
 params_file = "params/seeds.yaml"  # named parameters file (notebooks/params/) or a run's params.json
-run_dir = ""  # the run's output folder; empty: outputs/<run_name>
+run_dir = ""  # the run's output folder; empty: outputs/lab/<run_name> (notebooks run by hand)
 corpus_path = None  # str: folder of .txt files, or a .csv/.jsonl/.parquet file; None: from params_file
 text_columns = None  # list[str]: text column(s) of a table corpus, joined by a newline
 

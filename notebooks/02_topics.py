@@ -19,7 +19,7 @@
 
 # %% tags=["parameters"]
 params_file = "params/seeds.yaml"  # named parameters file (notebooks/params/) or a run's params.json
-run_dir = ""  # the run's output folder; empty: outputs/<run_name>
+run_dir = ""  # the run's output folder; empty: outputs/lab/<run_name> (notebooks run by hand)
 unit = None  # str: auto | document | paragraph | sentence
 n_neighbors = None  # int: UMAP neighbours (below the unit count); None: derived
 min_cluster_size = None  # int: HDBSCAN minimum cluster size; None: derived from the unit count
@@ -34,10 +34,9 @@ from IPython.display import Image, display
 
 from analysis import plots, runner, topics
 
-P, run = runner.notebook_setup("topics", params_file, run_dir, topics=dict(
+P, run = runner.notebook_setup("topics", params_file, run_dir, seed=seed, topics=dict(
     unit=unit, n_neighbors=n_neighbors, min_cluster_size=min_cluster_size, nr_topics=nr_topics,
     representation=representation, reduce_outliers=reduce_outliers, terms_from=terms_from))
-P = P.with_overrides({"seed": seed}) if seed is not None else P
 documents, segments = run.read_table("documents"), run.read_table("segments")
 result = topics.fit_topics(P, documents, segments)
 result.write(run)

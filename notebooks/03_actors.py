@@ -19,7 +19,7 @@
 
 # %% tags=["parameters"]
 params_file = "params/seeds.yaml"  # named parameters file (notebooks/params/) or a run's params.json
-run_dir = ""  # the run's output folder; empty: outputs/<run_name>
+run_dir = ""  # the run's output folder; empty: outputs/lab/<run_name> (notebooks run by hand)
 dictionary = None  # str: your own actors YAML (project-root relative); None: as in params_file
 dictionary_mode = None  # str: extend | replace (the default dictionary)
 count_attributive = None  # bool: count demonyms such as "Russian aggression" for the state

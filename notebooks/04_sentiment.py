@@ -19,7 +19,7 @@
 
 # %% tags=["parameters"]
 params_file = "params/seeds.yaml"  # named parameters file (notebooks/params/) or a run's params.json
-run_dir = ""  # the run's output folder; empty: outputs/<run_name>
+run_dir = ""  # the run's output folder; empty: outputs/lab/<run_name> (notebooks run by hand)
 method = None  # str: vader | afinn (the primary scorer)
 positive_threshold = None  # float: sentences at or above this compound are positive (default 0.05)
 negative_threshold = None  # float: sentences at or below this compound are negative (default -0.05)

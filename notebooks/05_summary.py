@@ -19,7 +19,7 @@
 
 # %% tags=["parameters"]
 params_file = "params/seeds.yaml"  # named parameters file (notebooks/params/) or a run's params.json
-run_dir = ""  # the run's output folder; empty: outputs/<run_name>
+run_dir = ""  # the run's output folder; empty: outputs/lab/<run_name> (notebooks run by hand)
 
 # %%
 from IPython.display import Image, Markdown, display
