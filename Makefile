@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: help install report corpus topics actors sentiment summary test test-unit test-integration \
-        test-notebooks record-nbval lab bench bench-gpu distill lint lock clean verify browser screenshot train-targeted
+        test-notebooks record-nbval lab kernel bench bench-gpu distill lint lock clean verify browser screenshot train-targeted
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_ -]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,7 +37,7 @@ verify: $(STAMP) ## recompute the table hashes of the default run and compare wi
 	$(PY) -m analysis verify outputs/$$($(PY) -c "from analysis.params import load_params; print(load_params('$(PARAMS)').run_name)")
 
 test: $(STAMP) ## lint, unit + integration tests, then nbval over every notebook (network blocked)
-	@$(MAKE) --no-print-directory browser || echo "note: no chromium; the headless-browser report tests will be skipped"
+	@$(MAKE) --no-print-directory browser || echo "note: no chromium; the headless-browser tests (report, JupyterLab) will be skipped"
 	$(VENV)/bin/ruff check analysis tests bench tools notebooks
 	$(PY) -m pytest tests -q
 	$(PY) -m pytest --doctest-modules analysis -q   # the examples in the package's docstrings
@@ -55,7 +55,7 @@ test-notebooks: $(STAMP) ## run the committed notebooks with nbval, comparing NB
 record-nbval: $(STAMP) ## record the NBVAL_CHECK_OUTPUT cells' outputs from the seeds run (after make report); review the diff
 	$(PY) -m tools.nbval_record
 
-browser: ## install Debian's chromium for the headless report tests (needs root and apt; skipped otherwise)
+browser: ## install Debian's chromium for the headless browser tests (report, JupyterLab; needs root and apt)
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	  && DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -q chromium >/dev/null; }
 
@@ -64,9 +64,11 @@ screenshot: ## render outputs/<run>/report.html in headless chromium to report.p
 	  chromium --headless --no-sandbox --disable-gpu --window-size=1280,6000 --screenshot=$$run/report.png \
 	  file://$(CURDIR)/$$run/report.html 2>/dev/null && echo "wrote $$run/report.png"
 
-lab: $(STAMP) ## open JupyterLab with the project's kernel registered as "news-analysis"
-	$(PY) -m ipykernel install --sys-prefix --name news-analysis --display-name "Python (news-analysis)"
+lab: $(STAMP) kernel ## open JupyterLab on notebooks/ with the project's kernel
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+kernel: ## register .venv's Python as the Jupyter kernel "news-analysis" (make lab; the Lab browser test runs it too)
+	$(PY) -m ipykernel install --sys-prefix --name news-analysis --display-name "Python (news-analysis)"
 
 bench: $(STAMP) ## benchmark every stage at 1k and 10k documents (not part of the tests)
 	$(PY) -m bench.run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+
+# Debian's chromium for the headless browser tests; `make test` installs it when it runs as root (`make browser`)
+CHROMIUM = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+NO_CHROMIUM = "no headless chromium on PATH (install Debian's `chromium`; `make test` does so when run as root)"
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 
 import pytest
 
-BROWSER = next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
-pytestmark = pytest.mark.skipif(BROWSER is None, reason="no headless chromium on PATH (install Debian's `chromium`; "
-                                                         "`make test` does so when run as root)")
+from tests.conftest import CHROMIUM as BROWSER
+from tests.conftest import NO_CHROMIUM
+
+pytestmark = pytest.mark.skipif(BROWSER is None, reason=NO_CHROMIUM)
 
 # Added to a copy of the report only: counts the images the browser actually decoded.
 PROBE = """<script>
