@@ -97,9 +97,16 @@ def _closure(roots: Iterable[str]) -> list[str]:
             continue
         seen.add(name)
         f = _module_file(name)
-        tree = ast.parse(f.read_bytes(), filename=str(f))
-        todo.extend(_imports(tree, name, f.name == "__init__.py") - seen)
+        st = f.stat()
+        todo.extend(_file_imports(str(f), st.st_mtime_ns, st.st_size, name) - seen)
     return sorted(seen)
+
+
+@cache
+def _file_imports(path: str, mtime_ns: int, size: int, module: str) -> frozenset[str]:
+    """The package modules a source file imports (parsed once per version of the file)."""
+    tree = ast.parse(Path(path).read_bytes(), filename=path)
+    return frozenset(_imports(tree, module, path.endswith("__init__.py")))
 
 
 def code_files(modules: Iterable[str]) -> dict[str, str]:
