@@ -8,6 +8,7 @@ cache). Nothing here downloads anything; hub access is switched off before any m
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
@@ -21,8 +22,11 @@ __all__ = [
     "cache_dir",
     "DEFAULT_PARAMS_FILE",
     "TARGETED_MODEL_FILE",
+    "Stage",
+    "REGISTRY",
     "STAGES",
     "UPSTREAM",
+    "STAGE_SECTIONS",
 ]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -34,22 +38,39 @@ SEEDS_DIR = PROJECT_ROOT / "seeds"
 DEFAULT_PARAMS_FILE = PARAMS_DIR / "seeds.yaml"
 TARGETED_MODEL_FILE = PACKAGE_DATA_DIR / "targeted_model.safetensors"
 
-# Stage name -> notebook, in execution order. The runner, the Makefile and the tests read this.
-STAGES: dict[str, str] = {
-    "corpus": "01_corpus.ipynb",
-    "topics": "02_topics.ipynb",
-    "actors": "03_actors.ipynb",
-    "sentiment": "04_sentiment.ipynb",
-    "summary": "05_summary.ipynb",
-}
-# Stage name -> the stages whose tables it reads (directly or through another stage).
-UPSTREAM: dict[str, tuple[str, ...]] = {
-    "corpus": (),
-    "topics": ("corpus",),
-    "actors": ("corpus",),
-    "sentiment": ("corpus", "actors", "topics"),
-    "summary": ("corpus", "topics", "actors", "sentiment"),
-}
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the pipeline: the one place its facts are written.
+
+    Attributes:
+        name: the stage's name (``--until``, ``make <name>``, manifest keys).
+        notebook: its notebook in ``notebooks/``.
+        upstream: the stages whose tables it reads, directly or through another stage.
+        sections: the parameter sections it reads (part of its fingerprint).
+        title: its section's title in the report.
+    """
+
+    name: str
+    notebook: str
+    upstream: tuple[str, ...]
+    sections: tuple[str, ...]
+    title: str
+
+
+# The stage registry, in execution order. Runner, parameters, report, CLI and tests read it.
+REGISTRY: tuple[Stage, ...] = (
+    Stage("corpus", "01_corpus.ipynb", (), ("corpus", "embeddings"), "Corpus"),
+    Stage("topics", "02_topics.ipynb", ("corpus",), ("corpus", "embeddings", "topics"), "Topics"),
+    Stage("actors", "03_actors.ipynb", ("corpus",), ("corpus", "actors"), "Actors"),
+    Stage("sentiment", "04_sentiment.ipynb", ("corpus", "actors", "topics"),
+          ("corpus", "embeddings", "actors", "sentiment", "topics"), "Sentiment"),
+    Stage("summary", "05_summary.ipynb", ("corpus", "topics", "actors", "sentiment"),
+          ("corpus", "embeddings", "topics", "actors", "sentiment"), "Actors x topics x tone"),
+)
+# Views of the registry by stage name
+STAGES: dict[str, str] = {s.name: s.notebook for s in REGISTRY}
+UPSTREAM: dict[str, tuple[str, ...]] = {s.name: s.upstream for s in REGISTRY}
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {s.name: s.sections for s in REGISTRY}
 
 
 def outputs_dir() -> Path:

@@ -244,14 +244,8 @@ class Params(_Frozen):
         return validate_params(merged, where)
 
 
-# Which parameter sections each stage reads (used for incremental re-runs).
-STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
-    "corpus": ("corpus", "embeddings"),
-    "topics": ("corpus", "embeddings", "topics"),
-    "actors": ("corpus", "actors"),
-    "sentiment": ("corpus", "embeddings", "actors", "sentiment", "topics"),
-    "summary": ("corpus", "embeddings", "topics", "actors", "sentiment"),
-}
+# Which parameter sections each stage reads (part of its fingerprint): from the stage registry.
+STAGE_SECTIONS = config.STAGE_SECTIONS
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

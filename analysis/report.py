@@ -10,20 +10,23 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis import config
+
 __all__ = ["CAPTIONS", "write_report"]
 
+_TITLES = {s.name: s.title for s in config.REGISTRY}
 _SECTIONS = [
     ("findings", "Findings", ["findings"], []),
-    ("corpus", "Corpus", ["documents", "removed_lines", "duplicates", "skipped"], ["document_lengths"]),
-    ("topics", "Topics", ["topics", "topic_quality"], ["topic_terms", "topic_sizes", "topic_map", "document_topics",
+    ("corpus", _TITLES["corpus"], ["documents", "removed_lines", "duplicates", "skipped"], ["document_lengths"]),
+    ("topics", _TITLES["topics"], ["topics", "topic_quality"], ["topic_terms", "topic_sizes", "topic_map", "document_topics",
                                                       "topic_hierarchy", "topics_over_time"]),
-    ("actors", "Actors", ["actors", "actor_cooccurrence", "actor_candidates", "actor_ambiguous",
+    ("actors", _TITLES["actors"], ["actors", "actor_cooccurrence", "actor_candidates", "actor_ambiguous",
                          "actor_gold_evaluation", "actor_gold_disagreements"],
      ["top_actors", "document_actors", "actor_network", "actors_over_time", "actors_per_source"]),
-    ("sentiment", "Sentiment", ["document_sentiment", "method_agreement", "actor_sentiment", "actor_mention_sentiment",
+    ("sentiment", _TITLES["sentiment"], ["document_sentiment", "method_agreement", "actor_sentiment", "actor_mention_sentiment",
                                 "topic_sentiment"],
      ["sentence_tone", "actor_tone", "actor_target_tone", "topic_tone"]),
-    ("joined", "Actors x topics x tone", ["actor_topic_sentiment"], ["actor_topic"]),
+    ("joined", _TITLES["summary"], ["actor_topic_sentiment"], ["actor_topic"]),
 ]
 _HIDE = {"documents": ["text"]}
 # One line per figure under it in the report: how to read it.

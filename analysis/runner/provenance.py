@@ -38,7 +38,7 @@ from analysis.fingerprint import (
     notebook_code,
     notebook_imports,
 )
-from analysis.params import STAGE_SECTIONS, Params
+from analysis.params import Params
 
 __all__ = ["MANIFEST", "TRACKED_PACKAGES", "RUNNER_MARK", "corpus_fingerprint", "git_commit", "versions",
            "stage_inputs", "stale_reason", "outputs_changed", "read_manifest", "write_manifest",
@@ -109,7 +109,7 @@ def stage_inputs(p: Params, stage: str, corpus_sha: str, upstream: dict[str, str
     nb = config.NOTEBOOKS_DIR / config.STAGES[stage]
     code = code_files(notebook_imports(nb))
     code[f"notebooks/{nb.name}"] = digest(notebook_code(nb))   # its code cells: outputs do not count
-    params = {s: getattr(p, s).model_dump(mode="json") for s in STAGE_SECTIONS[stage]}
+    params = {s: getattr(p, s).model_dump(mode="json") for s in config.STAGE_SECTIONS[stage]}
     params["seed"] = p.seed
     return {"parameters": params, "corpus": corpus_sha, "code": code,
             "files": files_digest(_extra_files(p, stage)), "packages": versions(),
