@@ -33,6 +33,7 @@ from analysis import config
 from analysis.errors import DictionaryError, ModelError
 from analysis.parallel import map_documents
 from analysis.params import read_yaml_mapping
+from analysis.tables import sort_rows
 
 __all__ = [
     "ActorDictionary",
@@ -42,6 +43,7 @@ __all__ = [
     "ActorTables",
     "analyse_actors",
     "MENTION_COLUMNS",
+    "MENTION_KEY",
     "ACTOR_COLUMNS",
     "DOC_COUNT_COLUMNS",
     "COOC_COLUMNS",
@@ -56,6 +58,8 @@ DEFAULT_DICTIONARY = config.PACKAGE_DATA_DIR / "actors.yaml"
 ACTOR_TYPES = ("state", "international_organisation", "person", "government_body", "armed_forces", "media", "other")
 MENTION_COLUMNS = ["doc_id", "segment_id", "actor_id", "surface", "start", "end", "source", "attributive",
                    "kind", "counted"]
+# the order of actor_mentions (and of kwic, one row per mention), ties broken by the other columns
+MENTION_KEY = ["doc_id", "start", "end", "actor_id"]
 ACTOR_COLUMNS = ["actor_id", "name", "type", "mentions", "documents", "per_1k_words", "first_seen", "last_seen",
                  "country", "attributive_mentions"]
 DOC_COUNT_COLUMNS = ["doc_id", "actor_id", "mentions"]
@@ -526,6 +530,11 @@ def analyse_actors(params, documents: pd.DataFrame, segments: pd.DataFrame,
                                             n_process=params.compute.spacy_processes(len(documents), ap.ner_discovery),
                                             ner_share=share, seed=params.seed)
     mentions, ner, ambiguous = map_documents(_Extract(extractor, segments), documents, params.compute)
+    # Each slice comes back sorted on its own: sorted again here, the tables are the same however the
+    # documents were split (kwic follows the mentions' order; a candidate's example is its first by doc_id).
+    mentions = sort_rows(mentions, MENTION_KEY)
+    ner = sort_rows(ner, ["doc_id", "start", "end"])
+    ambiguous = sort_rows(ambiguous, ["doc_id", "start", "end"])
     mentions["counted"] = ap.count_attributive | ~mentions["attributive"].astype(bool)
     mentions = mentions[MENTION_COLUMNS]
     counted = mentions[mentions["counted"]]
@@ -574,7 +583,7 @@ def analyse_actors(params, documents: pd.DataFrame, segments: pd.DataFrame,
         paragraph_ids = segments.loc[segments["unit"] == "paragraph", "segment_id"]
         sampled = (int(extractor.ner_mask(paragraph_ids).sum()), n_paragraphs)
     return ActorTables(mentions.reset_index(drop=True), actors.reset_index(drop=True), doc_counts, cooc,
-                       candidates, kwic, ambiguous.sort_values(["doc_id", "start"], kind="stable").reset_index(drop=True),
+                       candidates, kwic, ambiguous,
                        over_time, per_source, evaluation, disagreements, ner_paragraphs=sampled)
 
 

@@ -6,7 +6,13 @@ are not distributed (they are computed once, from the cache, in the driver). :fu
 whole table directly (``compute.scheduler`` unset, the default), or through
 ``dask.dataframe.map_partitions`` on a ``LocalCluster`` (``scheduler: local``) or an existing cluster
 (``scheduler: tcp://host:8786``). Partitions are contiguous slices in document order and their results
-are concatenated in that order, so the tables are identical to the pandas path (a test checks this).
+are concatenated in that order. That alone does not make a table the pandas one: a function that sorts
+its output (mentions by doc_id, say) sorts each slice on its own, and the slices' concatenation is then
+in another order whenever the corpus's order is not that sort's. So a stage puts every table it builds
+from these results in an order of its own (:func:`analysis.tables.sort_rows` by the table's key), and
+computes anything that sums floats or draws random numbers per key from values in a fixed order, never
+from the order the slices came back in. A test compares the tables, byte for byte, across pandas and
+Dask with several partition counts (tests/integration/test_engines.py).
 
 A partition function may return several tables; each is shipped back as Parquet bytes, so dtypes and
 column order survive the trip unchanged.
@@ -88,7 +94,8 @@ def map_documents(func: Callable[[pd.DataFrame], tuple[pd.DataFrame, ...]], docu
     """Apply ``func`` (documents slice -> tuple of tables) to all documents; concatenate per table.
 
     Args:
-        func: must depend only on the rows it is given (and on objects it closes over).
+        func: must depend only on the rows it is given (and on objects it closes over); each row of its
+            output must depend only on its document, not on the other documents of the slice.
         documents: the table to split, in its order.
         compute: the ``compute`` parameters section, or ``None`` for plain pandas.
     """

@@ -24,6 +24,8 @@ import pandas as pd
 from analysis.errors import DictionaryError
 from analysis.parallel import map_documents
 from analysis.params import read_yaml_mapping
+from analysis.randomness import keyed_rng
+from analysis.tables import sort_rows
 from analysis.topics import sentence_topics
 
 __all__ = [
@@ -240,8 +242,20 @@ def _score_unique(scorer: Scorer, texts: list[str]) -> np.ndarray:
 
 
 def bootstrap_ci(values: np.ndarray, resamples: int, rng: np.random.Generator) -> tuple[float, float]:
-    """Percentile bootstrap 95% interval of the mean."""
-    values = np.asarray(values, dtype=float)
+    """Percentile bootstrap 95% interval of the mean.
+
+    The values are sorted first, so the interval depends on which values there are, not on the order
+    they came in (a Dask partition, a sub-corpus). ``rng`` should serve this interval alone
+    (:func:`analysis.randomness.keyed_rng` with the cell's key): drawn from a generator shared with other
+    cells, an interval would depend on how many numbers the cells before it drew.
+
+    Example:
+        >>> from analysis.randomness import keyed_rng
+        >>> a = bootstrap_ci(np.array([0.1, 0.5, -0.2, 0.3]), 1000, keyed_rng(42, "example"))
+        >>> a == bootstrap_ci(np.array([0.3, -0.2, 0.5, 0.1]), 1000, keyed_rng(42, "example"))
+        True
+    """
+    values = np.sort(np.asarray(values, dtype=float))
     if len(values) == 0:
         return (float("nan"), float("nan"))
     if len(values) == 1:
@@ -252,8 +266,12 @@ def bootstrap_ci(values: np.ndarray, resamples: int, rng: np.random.Generator) -
 
 
 def mean_ci(values: np.ndarray, resamples: int, rng: np.random.Generator) -> tuple[float, float, float]:
-    """Mean (NaN when empty) and its percentile bootstrap 95% interval."""
-    values = np.asarray(values, dtype=float)
+    """Mean (NaN when empty) and its percentile bootstrap 95% interval (see :func:`bootstrap_ci`).
+
+    The mean is taken over the sorted values, so it does not depend on their order either (a float sum
+    in another order can differ in its last bit, and then in its sixth decimal after rounding).
+    """
+    values = np.sort(np.asarray(values, dtype=float))
     lo, hi = bootstrap_ci(values, resamples, rng)
     return (float(np.mean(values)) if len(values) else float("nan")), lo, hi
 
@@ -399,6 +417,8 @@ def analyse_sentiment(params, documents: pd.DataFrame, segments: pd.DataFrame, m
     counted = mentions[mentions["counted"]] if mentions is not None and len(mentions) else None
     target_method = "targeted_model" if sp.targeted_method == "model" else f"{sp.method}_clause"
     ss, targets = map_documents(_ScoreDocuments(params, adj, sents, counted, target_method), documents, params.compute)
+    # in the mentions' order (actors.MENTION_KEY), however the documents were split
+    targets = sort_rows(targets, ["doc_id", "start", "end", "actor_id"])
     # One block per method, sentences in corpus order (identical whichever way the slices ran).
     rank = {m: i for i, m in enumerate(dict.fromkeys([sp.method, sp.second_method]))}
     ss = ss.sort_values("method", key=lambda m: m.map(rank), kind="stable").reset_index(drop=True)
@@ -414,13 +434,14 @@ def analyse_sentiment(params, documents: pd.DataFrame, segments: pd.DataFrame, m
     second = ss[ss["method"] == sp.second_method].set_index("segment_id")["adjusted_compound"]
     both = pd.DataFrame({"a": primary, "b": second, "doc_id": sents.set_index("segment_id")["doc_id"]})
     agreement = _agreement(both, sp.positive_threshold, sp.negative_threshold)
-    rng = np.random.default_rng(params.seed)
     actor_rows = []
     if counted is not None:
         for actor_id, grp in counted.groupby("actor_id", sort=True):
             vals = primary.reindex(grp["segment_id"].unique()).dropna().to_numpy()
             tv = targets.loc[targets["actor_id"] == actor_id].drop_duplicates(["segment_id"])["score"].to_numpy()
             for v, method in ((vals, f"{sp.method}_sentence"), (tv, target_method)):
+                # each interval from a generator of its own: the same whatever other actors there are
+                rng = keyed_rng(params.seed, "actor_sentiment", actor_id, method)
                 actor_rows.append((actor_id, len(v), *mean_ci(v, sp.bootstrap_resamples, rng), method,
                                    len(v) < sp.min_sentences))
     # explicit dtypes: with no actor mentions the (empty) table must still filter and sort like a full one
@@ -434,8 +455,9 @@ def analyse_sentiment(params, documents: pd.DataFrame, segments: pd.DataFrame, m
         st = pd.DataFrame({"topic": key, "v": primary.reindex(sents["segment_id"]).to_numpy()}).dropna()
         trows = []
         for t, grp in st.groupby("topic", sort=True):
-            lo, hi = bootstrap_ci(grp["v"].to_numpy(), sp.bootstrap_resamples, rng)
-            trows.append((int(t), len(grp), round(grp["v"].mean(), 6), round(lo, 6), round(hi, 6), sp.method))
+            rng = keyed_rng(params.seed, "topic_sentiment", int(t), sp.method)
+            mean, lo, hi = mean_ci(grp["v"].to_numpy(), sp.bootstrap_resamples, rng)
+            trows.append((int(t), len(grp), round(mean, 6), round(lo, 6), round(hi, 6), sp.method))
         topics = pd.DataFrame(trows, columns=TOPIC_COLUMNS)
     return SentimentTables(ss, docs, agreement, actors.sort_values(["method", "actor_id"], kind="stable").reset_index(drop=True),
                            topics, targets)

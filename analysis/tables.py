@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["write_table", "read_table", "table_sha256"]
+__all__ = ["write_table", "read_table", "table_sha256", "sort_rows"]
 
 
 def _jsonify(value):
@@ -32,6 +32,30 @@ def _plain(df: pd.DataFrame) -> pd.DataFrame:
                 lambda v: isinstance(v, (list, dict, tuple, np.ndarray))).any():
             out[col] = out[col].map(_jsonify)
     return out
+
+
+def _orderable(col: pd.Series) -> bool:
+    """Whether a column can break ties in a sort: numbers, booleans, dates, or text (lists cannot)."""
+    if col.dtype != object:
+        return True
+    return bool(col.map(lambda v: v is None or isinstance(v, str) or (isinstance(v, float) and v != v)).all())
+
+
+def sort_rows(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """``df`` with its rows in one order fixed by their content: by ``by``, ties broken by the other columns.
+
+    Tables assembled from per-document slices (a Dask partition, a sub-corpus) get their rows in a
+    different order depending on how the documents were split; sorted here, every split gives the same
+    table, byte for byte. The other columns break ties left to right; columns holding lists cannot, so
+    rows that differ only there keep the order they came in.
+
+    Example:
+        >>> t = pd.DataFrame({"doc_id": ["b", "a", "a"], "start": [0, 5, 5], "actor_id": ["X", "Z", "Y"]})
+        >>> sort_rows(t, ["doc_id", "start"])["actor_id"].tolist()
+        ['Y', 'Z', 'X']
+    """
+    keys = [*by, *(c for c in df.columns if c not in by and _orderable(df[c]))]
+    return df.sort_values(keys, kind="stable", na_position="last").reset_index(drop=True)
 
 
 def _atomic_write(path: Path, write) -> None:
