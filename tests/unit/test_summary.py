@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.randomness import keyed_rng
 from analysis.sentiment import mean_ci
 from analysis.summary import ATS_COLUMNS, actor_topic_sentiment
 
@@ -43,12 +44,14 @@ def _reference(mentions, segments, segment_topics, sentiment, method, resamples,
     m["topic"] = m["segment_id"].map(topic_of)
     m = m.dropna(subset=["topic"])
     t_score = targets.drop_duplicates(["actor_id", "segment_id"]).set_index(["actor_id", "segment_id"])["score"]
-    rng, rows = np.random.default_rng(seed), []
+    rows = []
     for (actor, topic), g in m.groupby(["actor_id", "topic"], sort=True):
         segs = sorted(g["segment_id"].unique())
         vals = tone.reindex(segs).dropna().to_numpy()
+        rng = keyed_rng(seed, "actor_topic_sentiment", actor, int(topic), "mean_tone")
         mean, lo, hi = (round(x, 6) for x in mean_ci(vals, resamples, rng))
         tv = t_score.reindex([(actor, x) for x in segs]).dropna().to_numpy()
+        rng = keyed_rng(seed, "actor_topic_sentiment", actor, int(topic), "target_tone")
         tmean, tlo, thi = (round(x, 6) for x in mean_ci(tv, resamples, rng))
         rows.append((actor, int(topic), len(g), g["doc_id"].nunique(), mean, lo, hi, segs[:5], len(vals),
                      tmean, tlo, thi, "targeted_model"))
@@ -61,6 +64,20 @@ def test_actor_topic_tone_matches_the_pandas_reference():
     want = _reference(mentions, segments, segment_topics, sentiment, "vader", 200, 7, targets)
     assert len(got) >= 8 and got["n_sentences"].lt(got["mentions"]).any()     # gaps and NaNs were hit
     pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_a_cells_interval_does_not_depend_on_the_other_cells():
+    mentions, segments, segment_topics, sentiment, targets = _data()
+    full = actor_topic_sentiment(mentions, segments, segment_topics, sentiment, "vader", 200, 7, targets)
+    # NATO's rows left out, mentions and tones shuffled: the RUS and UKR cells are drawn exactly as before
+    # (targets keep their order: a sentence's first score toward an actor is the one taken)
+    keep = mentions["actor_id"] != "NATO"
+    part = actor_topic_sentiment(mentions[keep].sample(frac=1, random_state=5), segments, segment_topics,
+                                 sentiment.sample(frac=1, random_state=6), "vader", 200, 7,
+                                 targets[targets["actor_id"] != "NATO"])
+    want = full[full["actor_id"] != "NATO"].reset_index(drop=True)
+    assert len(part) >= 4 and want["ci_low"].lt(want["ci_high"]).any()
+    pd.testing.assert_frame_equal(part, want, check_exact=True)
 
 
 def test_findings_rank_tone_extremes_by_shrunk_mean_not_by_few_sentences():
