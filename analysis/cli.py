@@ -62,7 +62,12 @@ def _overrides(args) -> dict:
             corpus[f"{col}_column"] = getattr(args, f"{col}_column")
     if args.date_format:
         corpus["date_format"] = args.date_format
-    if args.limit:
+    if args.limit is not None:
+        if args.limit < 1:
+            from analysis.errors import ParameterError
+
+            raise ParameterError(f"--limit {args.limit}: expected the number of documents to read, 1 or more "
+                                 "(leave --limit out to read the whole corpus)")
         corpus["limit"] = args.limit
     if corpus:
         o["corpus"] = corpus

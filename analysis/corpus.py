@@ -90,7 +90,20 @@ _BINARY_MAGIC = {b"%PDF": "PDF", b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"P
                  b"GIF8": "GIF", b"\xd0\xcf\x11\xe0": "MS Office"}
 
 
+# Byte-order marks of the UTF-16 and UTF-32 files Windows editors save as "Unicode" text; UTF-32's come
+# first, as UTF-32 LE's mark begins with UTF-16 LE's.
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+         (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+def _bom_encoding(data: bytes) -> str | None:
+    """The UTF-16/UTF-32 encoding a file's byte-order mark declares, or None."""
+    return next((enc for bom, enc in _BOMS if data.startswith(bom)), None)
+
+
 def _binary_kind(data: bytes) -> str | None:
+    if _bom_encoding(data):
+        return None                     # NUL bytes are part of UTF-16 and UTF-32 text
     for magic, kind in _BINARY_MAGIC.items():
         if data.startswith(magic):
             return kind
@@ -98,7 +111,22 @@ def _binary_kind(data: bytes) -> str | None:
 
 
 def _decode(data: bytes, path: Path) -> tuple[str, str]:
-    """Decode bytes as UTF-8, else Windows-1252, else Latin-1; raise naming the byte offset."""
+    """Decode bytes by their UTF-16/32 byte-order mark, else as UTF-8, Windows-1252 or Latin-1.
+
+    Raises:
+        CorpusError: naming the file and the byte offset that cannot be decoded.
+
+    >>> _decode("Kyiv".encode("utf-16"), Path("a.txt"))
+    ('Kyiv', 'utf-16-le')
+    """
+    if enc := _bom_encoding(data):
+        bom = next(b for b, e in _BOMS if e == enc)
+        try:
+            return data[len(bom):].decode(enc), enc
+        except UnicodeDecodeError as exc:
+            raise CorpusError(f"{path}: starts with a {enc.upper()} byte-order mark but byte offset "
+                              f"{exc.start + len(bom)} cannot be decoded as {enc.upper()}; re-save the file "
+                              "as UTF-8") from None
     try:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError as exc:

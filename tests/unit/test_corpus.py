@@ -100,6 +100,22 @@ def test_encodings_and_binary_files(tmp_path):
         load_corpus(CorpusParams(on_binary_file="error"), tmp_path)
 
 
+def test_utf16_and_utf32_files_with_a_byte_order_mark_are_read(tmp_path):
+    text = "Zelensky met Stoltenberg in Kyiv \u2014 \u201cunity\u201d.\n"
+    _folder(tmp_path, {"u16le.txt": text.encode("utf-16"), "u16be.txt": b"\xfe\xff" + text.encode("utf-16-be"),
+                       "u32.txt": text.encode("utf-32"), "nul.txt": b"text\x00\x01 with NUL bytes"})
+    c = load_corpus(CorpusParams(), tmp_path)
+    docs = c.documents.set_index("doc_id")
+    assert sorted(docs.index) == ["u16be", "u16le", "u32"]
+    assert (docs["raw_text"] == text).all()
+    assert docs.loc["u16be", "encoding"] == "utf-16-be" and docs.loc["u32", "encoding"] == "utf-32-le"
+    assert list(c.skipped["reason"]) == ["binary file (binary (NUL bytes))"]     # true binaries still skipped
+    (tmp_path / "nul.txt").unlink()
+    (tmp_path / "odd.txt").write_bytes(b"\xff\xfe" + "ab".encode("utf-16-le") + b"\x00\xd8")   # lone surrogate
+    with pytest.raises(CorpusError, match=r"odd.txt: starts with a UTF-16-LE byte-order mark but byte offset 6"):
+        load_corpus(CorpusParams(), tmp_path)
+
+
 def test_undecodable_bytes_name_file_and_offset(tmp_path):
     _folder(tmp_path, {"bad.txt": b"ok text \x81\x9d more"})
     with pytest.raises(CorpusError, match=r"bad.txt: cannot decode byte 0x81 at byte offset 8"):
