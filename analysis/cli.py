@@ -141,6 +141,10 @@ def _distill(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
     try:
         return {"run": _run, "verify": _verify, "distill": _distill}[args.command](args)
     except AnalysisError as exc:

@@ -15,7 +15,7 @@ from typing import Any
 from analysis import config
 from analysis.errors import StageError
 
-__all__ = ["Kernels", "PRESTART_IMPORTS", "KERNEL_START_TIMEOUT_S", "execute_stage"]
+__all__ = ["Kernels", "PRESTART_IMPORTS", "KERNEL_START_TIMEOUT_S", "check_loopback", "execute_stage"]
 
 
 # Modules a stage's kernel imports before its turn (:class:`Kernels`): the slow imports of its notebook
@@ -237,6 +237,29 @@ def _signal_kernel(km, sig) -> None:
 
 
 
+def check_loopback(timeout: float = 5.0) -> None:
+    """Fail at once, in one line, when notebook kernels cannot be reached on 127.0.0.1.
+
+    Kernels talk to the runner over TCP on the loopback interface; without it (interface down, no free
+    port) jupyter_client would wait for minutes and then print its own traceback.
+
+    Raises:
+        StageError: saying what failed and what to check.
+    """
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+            server.bind(("127.0.0.1", 0))
+            server.listen(1)
+            with socket.create_connection(server.getsockname(), timeout=timeout):
+                pass
+    except OSError as exc:
+        raise StageError(f"the notebook kernels could not start: no TCP connection to 127.0.0.1 is possible "
+                         f"({exc.strerror or exc}); check that the loopback interface is up (`ip link set lo "
+                         "up`) and that local ports are free") from None
+
+
 def execute_stage(stage: str, staging: Path, kernels: Kernels) -> float:
     import papermill as pm
 
@@ -257,6 +280,11 @@ def execute_stage(stage: str, staging: Path, kernels: Kernels) -> float:
         # The kernel's own message (e.g. a CorpusError) is what the researcher needs to read.
         msg = f"{exc.ename}: {exc.evalue}".strip()
         raise StageError(f"stage '{stage}' ({nb}) failed: {msg} [executed notebook: {out_nb}]") from None
+    except Exception as exc:          # noqa: BLE001 - the kernel machinery's own errors: one line instead
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise StageError(f"stage '{stage}' ({nb}): the notebook kernel could not start or stopped "
+                         f"answering ({type(exc).__name__}: {first}); its log is "
+                         f"{staging / 'logs' / f'{stage}.kernel.log'}") from None
     finally:
         kernels.release(stage)
     return time.perf_counter() - t0

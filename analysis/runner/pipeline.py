@@ -22,7 +22,7 @@ from analysis.errors import AnalysisError, RunLockedError, StageError
 from analysis.fingerprint import digest
 from analysis.params import Params
 from analysis.runner import provenance
-from analysis.runner.kernels import Kernels, execute_stage
+from analysis.runner.kernels import Kernels, check_loopback, execute_stage
 from analysis.runner.schedule import run_stages
 
 __all__ = ["run_pipeline"]
@@ -97,6 +97,7 @@ def run_pipeline(params: Params, out_dir: Path | None = None, until: str | None 
         from analysis.errors import CorpusError
 
         raise CorpusError(f"corpus not found: {corpus_path} (set corpus.path or --corpus)")
+    check_loopback()             # before anything is written: kernels could not start
     stages = list(config.STAGES)
     if until:
         stages = stages[: stages.index(until) + 1]
@@ -120,6 +121,8 @@ def run_pipeline(params: Params, out_dir: Path | None = None, until: str | None 
             else:
                 log(f"[{stage}] unchanged, kept from the previous run")
         todo = [s for s in stages if s in reasons]
+        if todo:
+            _quiet_kernel_machinery()
 
         kernels = Kernels(staging, config.NOTEBOOKS_DIR, params.compute.prestart_kernels)
 
@@ -155,6 +158,19 @@ def run_pipeline(params: Params, out_dir: Path | None = None, until: str | None 
             shutil.rmtree(trash, ignore_errors=True)
         _remove_leftovers(target, log)
     return target
+
+
+def _quiet_kernel_machinery() -> None:
+    """Keep the kernel libraries' log lines off the terminal (``--debug`` shows them).
+
+    Lines such as "Kernel died while waiting for execute reply." describe the machinery (a kernel stopped
+    because another stage failed), not the failure, which the run reports in one line.
+    """
+    import logging
+
+    if logging.getLogger().level > logging.DEBUG:
+        for name in ("papermill", "traitlets", "nbclient", "jupyter_client"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _remove_leftovers(target: Path, log) -> None:

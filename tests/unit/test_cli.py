@@ -13,3 +13,21 @@ def test_limit_below_one_is_an_error_naming_the_option(value, capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.startswith(f"error: --limit {value}: expected the number of documents") and err.count("\n") == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_no_loopback_fails_at_once_in_one_line(monkeypatch, capsys, tmp_path):
+    import socket
+    import time
+
+    def refuse(*args, **kw):
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    t0 = time.monotonic()
+    assert main(["run", "--out", str(tmp_path / "run")]) == 2
+    assert time.monotonic() - t0 < 60
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "the notebook kernels could not start: no TCP connection to 127.0.0.1" in err
+    assert "Network is unreachable" in err and "loopback interface is up" in err
+    assert list(tmp_path.iterdir()) == []          # nothing written
