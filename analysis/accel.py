@@ -6,14 +6,17 @@ way for both.
 
 ``precision="auto"`` resolves to
 
-- ``float16`` on a CUDA GPU (the GPU path);
-- ``bfloat16`` on a CPU with native bfloat16 arithmetic (AVX512-BF16 or AMX: recent Xeon and EPYC),
-  where PyTorch autocast runs the matrix products in bfloat16 and keeps the rest in float32. Measured
-  on a 2-core EPYC: MiniLM encodes 1.6x faster with cosine 0.99998 to the float32 vectors, and the
-  targeted classifier scores 1.66x faster with the same validation macro-F1 (0.7776 in both, measured
-  on the previous model; the shipped one scores 0.7805 in float32 and 0.7814 in bfloat16) and 99.9% of
-  predictions unchanged;
+- on a CUDA GPU, ``float16`` when it is measured faster than float32 there, else float32;
+- on a CPU with native bfloat16 arithmetic (AVX512-BF16 or AMX), ``bfloat16`` only when it is measured
+  faster than float32 on this machine: native bfloat16 is much faster with AMX tiles, but can be slower
+  than float32 with AVX512-BF16 alone. PyTorch autocast then runs the matrix products in bfloat16 and
+  keeps the rest in float32 (same validation macro-F1 for the targeted model, cosine 0.99998 to the
+  float32 vectors: see docs/sentiment.md and bench/README.md);
 - ``float32`` elsewhere (a CPU without bfloat16 would emulate it, slower than float32).
+
+The measurement (:func:`calibrate`) times a few fixed batches of the model's own layer shapes in both
+precisions, well under a second, and its verdict is cached per CPU model, torch version and model
+weights (``<cache>/precision/``); stages record it, with both timings, in the run's manifest.
 
 Results are deterministic for a given kind of CPU and resolved precision, whatever its core count
 (every MiniLM product on the CPU runs on one thread: :func:`map_single_threaded`); the resolved
@@ -23,13 +26,14 @@ precision is in the run's stage summaries, and cached embeddings are kept apart 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import numpy as np
 
 from analysis.errors import ParameterError
 
-__all__ = ["cuda_available", "cpu_has_bf16", "resolve_device", "resolve_precision", "resolve", "autocast",
+__all__ = ["cuda_available", "cpu_has_bf16", "cpu_name", "calibrate", "measured_precision", "CALIBRATION_MARGIN", "resolve_device", "resolve_precision", "resolve", "autocast",
            "store_linear_weights", "length_batches", "batch_rows", "CPU_PRODUCT_TOKENS", "fixed_rows", "fill_rows",
            "id_batch", "CPU_MAX_ROWS", "one_thread", "cpu_processes", "map_single_threaded", "run_batches",
            "PROCESS_MIN_TOKENS", "quiet_model_loading"]
@@ -85,14 +89,139 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+# A lower precision must be at least this much faster than float32 to be chosen: run-to-run noise of
+# the calibration stays well inside it, so ``auto`` is never slower than float32 by more than noise.
+CALIBRATION_MARGIN = 0.9
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or the platform's processor string."""
+    import platform
+
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _layer_shapes() -> tuple[int, int]:
+    """Hidden and intermediate sizes of the installed MiniLM (both models of the pipeline share them)."""
+    import json
+
+    from analysis.embeddings import minilm_path
+
+    cfg = json.loads((minilm_path() / "config.json").read_text())
+    return int(cfg["hidden_size"]), int(cfg["intermediate_size"])
+
+
+def calibrate(device: str, low: str, timer=None, repeats: int = 3, tokens: int = 256) -> dict:
+    """Time the model's layer shapes in float32 and in ``low`` precision on ``device``.
+
+    One transformer layer's matrix products (four attention projections and the two feed-forward
+    products of MiniLM's sizes) on ``tokens`` token rows, run as the pipeline runs them (weights stored
+    in the precision, under autocast), alternately in both precisions after a warm-up; the best of
+    ``repeats`` rounds counts.
+
+    Args:
+        device: ``cpu`` or ``cuda``.
+        low: ``bfloat16`` (CPU) or ``float16`` (GPU).
+        timer: a clock returning seconds (tests pass a fake one); default ``time.perf_counter``.
+        repeats: timed rounds per precision.
+        tokens: token rows of each product.
+
+    Returns:
+        ``{"float32_s", "<low>_s", "chosen", "margin"}``: ``chosen`` is ``low`` only when it took at
+        most :data:`CALIBRATION_MARGIN` of float32's time.
+    """
+    import time
+
+    import torch
+
+    timer = timer or time.perf_counter
+    hidden, inter = _layer_shapes()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(tokens, hidden, generator=gen).to(device)
+    shapes = [(hidden, hidden)] * 4 + [(hidden, inter), (inter, hidden)]
+
+    def layers(prec: str):
+        mods = [torch.nn.Linear(a, b).to(device) for a, b in shapes]
+        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[prec]
+        return [m.to(dtype) for m in mods] if prec != "float32" else mods
+
+    def once(mods, prec: str) -> float:
+        with torch.inference_mode(), one_thread(), autocast(device, prec):
+            t0 = timer()
+            for m in mods[:4]:
+                m(x)
+            mods[5](torch.nn.functional.gelu(mods[4](x)))
+            if device == "cuda":
+                torch.cuda.synchronize()
+            return timer() - t0
+
+    mods = {"float32": layers("float32"), low: layers(low)}
+    for prec in mods:
+        once(mods[prec], prec)                     # warm-up: kernel selection, caches
+    best = {prec: float("inf") for prec in mods}
+    for _ in range(repeats):
+        for prec in mods:
+            best[prec] = min(best[prec], once(mods[prec], prec))
+    chosen = low if best[low] <= CALIBRATION_MARGIN * best["float32"] else "float32"
+    return {"float32_s": round(best["float32"], 6), f"{low}_s": round(best[low], 6), "chosen": chosen,
+            "margin": CALIBRATION_MARGIN}
+
+
+_MEASURED: dict[str, dict] = {}
+
+
+def measured_precision(device: str, timer=None) -> dict:
+    """The calibration verdict for ``device`` on this machine, measured once and cached on disk.
+
+    The cache key is the CPU model (or GPU name), the torch version and the model's weights hash (the
+    weights themselves are verified when the model loads). Kept in memory for the process too.
+    Returns the record: what was measured, on what, and ``chosen``.
+    """
+    if timer is None and device in _MEASURED:
+        return _MEASURED[device]
+    import json
+
+    import torch
+
+    from analysis import config
+    from analysis.embeddings import MINILM_SHA256
+    from analysis.fingerprint import digest
+
+    low = "float16" if device == "cuda" else "bfloat16"
+    hw = torch.cuda.get_device_name() if device == "cuda" else cpu_name()
+    facts = {"device": device, "hardware": hw, "torch": torch.__version__, "model_sha256": MINILM_SHA256}
+    if device == "cpu" and not cpu_has_bf16():
+        rec = {**facts, "chosen": "float32", "reason": "no native bfloat16 on this CPU (not measured)"}
+    else:
+        path = config.cache_dir() / "precision" / f"{digest(facts)[:24]}.json"
+        if path.exists() and timer is None:
+            rec = json.loads(path.read_text())
+        else:
+            rec = {**facts, **calibrate(device, low, timer)}
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            tmp.write_text(json.dumps(rec, indent=2, sort_keys=True))
+            tmp.replace(path)
+    if timer is None:
+        _MEASURED[device] = rec
+    return rec
+
+
 def resolve_precision(precision: str = "auto", device: str = "cpu") -> str:
-    """The precision the models will run in on ``device`` (a resolved device: cpu or cuda)."""
+    """The precision the models will run in on ``device`` (a resolved device: cpu or cuda).
+
+    ``auto`` takes the lower precision only where :func:`measured_precision` found it faster.
+    """
     if precision not in PRECISIONS:
         raise ParameterError(f"parameter 'embeddings.precision': allowed {', '.join(PRECISIONS)}; got {precision!r}")
     if precision == "auto":
-        if device == "cuda":
-            return "float16"
-        return "bfloat16" if cpu_has_bf16() else "float32"
+        return measured_precision(device)["chosen"]
     if precision == "float16" and device != "cuda":
         raise ParameterError("parameter 'embeddings.precision' is float16, which only the GPU path supports; "
                              "on CPU use auto, bfloat16 or float32")

@@ -863,7 +863,8 @@ def build_corpus(params, embed: bool = True) -> CorpusTables:
                        precision=params.embeddings.precision)
         vectors = enc.encode(sentences["text"].tolist())
         stats = {"encoded": enc.n_encoded_, "cached": enc.n_cached_}
-        models[params.embeddings.model] = {"name": enc.model_name, "sha256": enc.model_hash, "setup": enc.setup}
+        models[params.embeddings.model] = {"name": enc.model_name, "sha256": enc.model_hash, "setup": enc.setup,
+                                           "precision": enc.precision_record}
     threshold = params.corpus.similar_threshold or SIMILAR_THRESHOLD[params.embeddings.model]
     dups = find_duplicates(docs, params.corpus.near_duplicate_threshold, sentences, vectors, threshold,
                            max_documents=params.corpus.similar_max_documents)

@@ -401,6 +401,14 @@ class Embedder:
         return accel.resolve_precision(self.precision, self._resolved_device())
 
     @property
+    def precision_record(self) -> dict:
+        """How the precision was chosen, for the manifest: asked, used, and ``auto``'s measurement."""
+        rec = {"requested": self.precision, "used": self.precision_}
+        if self.model == "minilm" and self.precision == "auto":
+            rec["calibration"] = accel.measured_precision(self._resolved_device())
+        return rec
+
+    @property
     def setup(self) -> str:
         """One line for stage summaries: model, device and precision."""
         if self.model != "minilm":

@@ -302,6 +302,8 @@ class SentimentTables:
 
             dev, prec = accel.resolve(run.params.embeddings.device, run.params.embeddings.precision)
             info["targeted_model"] = {"device": dev, "precision": prec}
+            if run.params.embeddings.precision == "auto":
+                info["targeted_model"]["calibration"] = accel.measured_precision(dev)
         run.record("sentiment", summary=self.summary(run.params.sentiment.method), **info)
 
     def summary(self, method: str) -> str:

@@ -10,12 +10,14 @@ from analysis.embeddings import Embedder
 from analysis.errors import ParameterError
 
 
-def test_auto_precision_follows_the_hardware(monkeypatch):
-    monkeypatch.setattr(accel, "cpu_has_bf16", lambda: True)
+def test_auto_precision_follows_the_measurement(monkeypatch):
+    verdicts = {"cpu": "bfloat16", "cuda": "float16"}
+    monkeypatch.setattr(accel, "measured_precision", lambda device: {"chosen": verdicts[device]})
     assert accel.resolve_precision("auto", "cpu") == "bfloat16"
     assert accel.resolve_precision("auto", "cuda") == "float16"
-    monkeypatch.setattr(accel, "cpu_has_bf16", lambda: False)
+    verdicts.update(cpu="float32", cuda="float32")
     assert accel.resolve_precision("auto", "cpu") == "float32"
+    assert accel.resolve_precision("auto", "cuda") == "float32"
     assert accel.resolve_precision("float32", "cpu") == "float32"
 
 
@@ -40,7 +42,7 @@ class _ByPrecision(Embedder):
 
 def test_cached_vectors_of_one_precision_never_answer_for_another(tmp_path, monkeypatch):
     monkeypatch.setenv("ANALYSIS_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(accel, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(accel, "measured_precision", lambda device: {"chosen": "bfloat16"})
     a = _ByPrecision(show_progress_bar=False, precision="float32").encode(["nato"])
     b = _ByPrecision(show_progress_bar=False, precision="bfloat16").encode(["nato"])
     c = _ByPrecision(show_progress_bar=False, precision="auto").encode(["nato"])
