@@ -68,13 +68,27 @@ def machine() -> str:
     return "-".join(x for x in (platform.machine(), f"{os.cpu_count()}cpu", tag, amx) if x)
 
 
+# CPU features that decide which precision and kernels are fast (Linux /proc/cpuinfo flag names)
+CPU_FEATURES = {"amx": "amx_bf16", "avx512_bf16": "avx512_bf16", "avx512_vnni": "avx512_vnni",
+                "avx_vnni": "avx_vnni", "avx512": "avx512f", "avx2": "avx2"}
+
+
+def cpu_features() -> dict[str, bool]:
+    """Which of :data:`CPU_FEATURES` this CPU has."""
+    flags = set(_cpuinfo("flags").split())
+    return {name: flag in flags for name, flag in CPU_FEATURES.items()}
+
+
 def run_meta(params: str, argv: list[str] | None) -> dict:
-    """What a results file records about its run: machine, versions, threads, date, commit, arguments."""
+    """What a results file records about its run: machine, CPU features, precision verdict, versions."""
     import torch
 
+    from analysis import accel
     from analysis.runner import git_commit
 
-    return {"machine": machine(), "processor": cpu_model(), "python": platform.python_version(),
+    return {"machine": machine(), "processor": cpu_model(), "cpu_features": cpu_features(),
+            "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
+            "precision_calibration": accel.measured_precision("cpu"), "python": platform.python_version(),
             "torch": torch.__version__, "threads": torch.get_num_threads(), "params": params,
             "date": dt.datetime.now().isoformat(timespec="seconds"),
             "git_commit": git_commit(), "argv": sys.argv[1:] if argv is None else list(argv)}
