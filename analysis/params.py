@@ -94,8 +94,9 @@ class EmbeddingParams(_Frozen):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="numeric precision of MiniLM and of the targeted sentiment model (also a MiniLM): "
-        "auto = float16 on a GPU, bfloat16 on a CPU with native bfloat16 (1.6x faster, same validation "
-        "macro-F1), else float32. The seeds' file says float32 (their tables the same on any CPU); another corpus "
+        "auto = float16 on a GPU or bfloat16 on a CPU with native bfloat16 only where a short calibration "
+        "measures it at least 10% faster than float32 on this machine (cached per CPU, torch and model), "
+        "else float32. The seeds' file says float32 (their tables the same on any CPU); another corpus "
         "run from that file on the command line (--corpus) gets auto (SEEDS_REFERENCE_ONLY)")
 
 
