@@ -293,6 +293,13 @@ _TYPE_COLORS = {"state": "#4C72B0", "international_organisation": "#55A868", "pe
                 "government_body": "#8172B2", "armed_forces": "#CCB974", "media": "#64B5CD", "other": "#999999"}
 
 
+def _actor_names(actors: pd.DataFrame, width: int = 28) -> dict[str, str]:
+    """actor_id -> the display name figures show ("Russia", not "RUS"); ids stay in the tables."""
+    if "name" not in actors:
+        return {}
+    return {a: _short(str(n), width) for a, n in zip(actors["actor_id"], actors["name"])}
+
+
 def top_actors(actors: pd.DataFrame, n: int = 25) -> plt.Figure:
     """Most mentioned actors, coloured by type."""
     top = actors.head(n)
@@ -321,7 +328,8 @@ def document_actor_heatmap(doc_counts: pd.DataFrame, actors: pd.DataFrame, max_d
         m = m.loc[m.sum(1).sort_values(ascending=False, kind="stable").index[:max_docs]].sort_index()
     fig, ax = plt.subplots(figsize=(0.45 * max(m.shape[1], 4) + 3, 0.3 * max(m.shape[0], 3) + 2))
     im = ax.imshow(m.to_numpy(), cmap="Oranges", aspect="auto")
-    ax.set_xticks(range(m.shape[1]), m.columns, rotation=60, ha="right", fontsize=7)
+    names = _actor_names(actors)
+    ax.set_xticks(range(m.shape[1]), [names.get(a, a) for a in m.columns], rotation=60, ha="right", fontsize=7)
     ax.set_yticks(range(m.shape[0]), [_short(d, 24) for d in m.index], fontsize=7)
     if m.size <= 600:
         for (i, j), v in np.ndenumerate(m.to_numpy()):
@@ -370,10 +378,11 @@ def cooccurrence_network(cooc: pd.DataFrame, actors: pd.DataFrame, max_actors: i
     types = keep.set_index("actor_id").loc[list(g.nodes), "type"]
     nx.draw_networkx_nodes(g, pos, ax=ax, node_size=sizes, node_color=[_TYPE_COLORS.get(x, "#999") for x in types],
                            alpha=0.85)
-    nx.draw_networkx_labels(g, pos, ax=ax, font_size=7)
+    names = _actor_names(actors, 20)
+    nx.draw_networkx_labels(g, pos, ax=ax, labels={n: names.get(n, n) for n in g.nodes}, font_size=7)
     shown = f"the {len(w)} strongest of {n_pairs}" if n_pairs > len(w) else f"all {len(w)}"
     floor = f" in {min_sentences}+ sentences" if min_sentences > 1 else ""
-    alone = f"\nnot drawn, no pair shown: {', '.join(isolated[:6])}{' ...' if len(isolated) > 6 else ''}" if isolated else ""
+    alone = f"\nnot drawn, no pair shown: {', '.join(names.get(a, a) for a in isolated[:6])}{' ...' if len(isolated) > 6 else ''}" if isolated else ""
     ax.set_title("Actor co-occurrence (same sentence)\n"
                  f"pairs named together{floor}: {shown}; width = sentences{alone}", fontsize=10)
     present = [x for x in _TYPE_COLORS if x in set(types)]
@@ -393,6 +402,7 @@ def actors_by_group(table: pd.DataFrame, group: str, actors: pd.DataFrame, value
     keep = actors["actor_id"].head(max_actors).tolist()
     piv = table[table["actor_id"].isin(keep)].pivot_table(index=group, columns="actor_id", values=value,
                                                          fill_value=0).reindex(columns=keep).fillna(0)
+    piv = piv.rename(columns=_actor_names(actors))
     fig, ax = plt.subplots(figsize=(9, 4.2))
     if group == "month":
         piv.plot(ax=ax, kind="line", marker="o")
@@ -474,7 +484,8 @@ def actor_tone(actor_sentiment: pd.DataFrame, actors: pd.DataFrame, method: str,
     ax.scatter(a["mean"][~flagged], y[~flagged], color="#C44E52", zorder=3, label="enough sentences")
     ax.scatter(a["mean"][flagged], y[flagged], facecolors="white", edgecolors="#C44E52", zorder=3,
                label="too few sentences (flagged, not ranked)")
-    ax.set_yticks(y, [f"{i} (n={n})" for i, n in zip(a.index, a["n_sentences"])], fontsize=7)
+    names = _actor_names(actors)
+    ax.set_yticks(y, [f"{names.get(i, i)} (n={n})" for i, n in zip(a.index, a["n_sentences"])], fontsize=7)
     ax.invert_yaxis()
     ax.axvline(0, color="k", lw=0.8)
     ax.set_xlabel(f"mean tone ({method}), 95% bootstrap interval")
@@ -530,7 +541,8 @@ def actor_topic_heatmap(ats: pd.DataFrame, topics: pd.DataFrame, actors: pd.Data
     for (i, j), v in np.ndenumerate(mentions.to_numpy()):
         if v:
             ax.text(j, i, int(v), ha="center", va="center", fontsize=7, color="white" if dark[i, j] else "black")
-    ax.set_yticks(range(len(keep)), keep, fontsize=7)
+    actor_names = _actor_names(actors)
+    ax.set_yticks(range(len(keep)), [actor_names.get(a, a) for a in keep], fontsize=7)
     ax.set_xticks(range(len(shown)), [_short(names.get(int(t), str(t)), 24) for t in shown],
                   rotation=35, ha="right", fontsize=7)
     fig.colorbar(im, ax=ax, label="mean sentence tone (adjusted compound)")

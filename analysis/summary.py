@@ -100,14 +100,19 @@ def findings(ats: pd.DataFrame, actors: pd.DataFrame, topics: pd.DataFrame, min_
         out.append("Most mentioned actors: " + ", ".join(f"{n} ({m} mentions in {d} documents)" for n, m, d in
                                                           zip(top["name"], top["mentions"], top["documents"])) + ".")
     labels = dict(zip(topics["topic"], topics["label"]))
+    names = dict(zip(actors["actor_id"], actors["name"]))     # findings name actors as people read them
+
+    def who(row) -> str:
+        return names.get(row["actor_id"], row["actor_id"])
+
     enough = ats[ats["n_sentences"] >= min_sentences]
     if len(enough):
         score = shrunk_tone(enough["mean_tone"], enough["n_sentences"])
         lo, hi = _extremes(enough.assign(_score=score), "_score")
         out.append(f"Most negative actor-topic pair (at least {min_sentences} sentences, ranked by tone shrunk toward "
-                   f"the corpus mean): {lo['actor_id']} in topic {lo['topic']} ({labels.get(lo['topic'], '')}), "
+                   f"the corpus mean): {who(lo)} in topic {lo['topic']} ({labels.get(lo['topic'], '')}), "
                    f"mean tone {lo['mean_tone']:+.2f} [{lo['ci_low']:+.2f}, {lo['ci_high']:+.2f}], {lo['n_sentences']} sentences.")
-        out.append(f"Most positive: {hi['actor_id']} in topic {hi['topic']} ({labels.get(hi['topic'], '')}), mean tone "
+        out.append(f"Most positive: {who(hi)} in topic {hi['topic']} ({labels.get(hi['topic'], '')}), mean tone "
                    f"{hi['mean_tone']:+.2f} [{hi['ci_low']:+.2f}, {hi['ci_high']:+.2f}], {hi['n_sentences']} sentences.")
     else:
         out.append(f"No actor-topic pair has {min_sentences} or more sentences: tone comparisons would be noise.")
@@ -115,9 +120,9 @@ def findings(ats: pd.DataFrame, actors: pd.DataFrame, topics: pd.DataFrame, min_
     if len(tt):
         lo, hi = _extremes(tt.assign(_score=shrunk_tone(tt["target_tone"], tt["n_sentences"])), "_score")
         out.append(f"Tone toward the actor itself ({lo['target_method']}, ranked the same way): most negative "
-                   f"{lo['actor_id']} in topic {lo['topic']} ({labels.get(lo['topic'], '')}), {lo['target_tone']:+.2f} "
+                   f"{who(lo)} in topic {lo['topic']} ({labels.get(lo['topic'], '')}), {lo['target_tone']:+.2f} "
                    f"[{lo['target_ci_low']:+.2f}, {lo['target_ci_high']:+.2f}], {lo['n_sentences']} sentences; most "
-                   f"positive {hi['actor_id']} in topic {hi['topic']} ({labels.get(hi['topic'], '')}), "
+                   f"positive {who(hi)} in topic {hi['topic']} ({labels.get(hi['topic'], '')}), "
                    f"{hi['target_tone']:+.2f} [{hi['target_ci_low']:+.2f}, {hi['target_ci_high']:+.2f}], "
                    f"{hi['n_sentences']} sentences.")
     if per_source is not None and len(per_source):

@@ -181,3 +181,19 @@ def test_actors_per_month_shades_months_with_few_words():
     ax = fig.axes[0]
     assert ax.get_title().endswith("(1 of 4)") and ax.get_ylabel() == "per 1k words"
     assert [round(p.get_x() + p.get_width() / 2, 6) for p in ax.patches if p.get_facecolor()[:3] == (0.88, 0.88, 0.88)] == [0.0]
+
+
+def test_actor_figures_name_actors_by_display_name():
+    actors = pd.DataFrame({"actor_id": ["RUS", "CHARLES_MICHEL"], "name": ["Russia", "Charles Michel"],
+                           "type": ["state", "person"], "mentions": [9, 4], "documents": [3, 2]})
+    sent = pd.DataFrame({"actor_id": ["RUS", "CHARLES_MICHEL"], "method": ["vader", "vader"], "mean": [-0.3, 0.1],
+                         "ci_low": [-0.4, 0.0], "ci_high": [-0.2, 0.2], "flagged": [False, True], "n_sentences": [9, 4]})
+    fig = plots.actor_tone(sent, actors, "vader")
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["Russia (n=9)", "Charles Michel (n=4)"]
+    counts = pd.DataFrame({"doc_id": ["d1", "d2"], "actor_id": ["RUS", "CHARLES_MICHEL"], "mentions": [9, 4]})
+    fig = plots.document_actor_heatmap(counts, actors)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["Russia", "Charles Michel"]
+    cooc = pd.DataFrame({"actor_a": ["CHARLES_MICHEL"], "actor_b": ["RUS"], "sentences": [2], "documents": [1]})
+    fig = plots.cooccurrence_network(cooc, actors)
+    assert {t.get_text() for t in fig.axes[0].texts} == {"Russia", "Charles Michel"}

@@ -91,13 +91,16 @@ def test_findings_rank_tone_extremes_by_shrunk_mean_not_by_few_sentences():
 
     ats = pd.DataFrame([row("UN", 1, -0.92, 3, -0.9), row("UKR", 2, -0.68, 313, -0.5), row("RUS", 3, -0.1, 400, -0.7),
                         row("G7", 4, 0.60, 3, 0.9), row("EU", 5, 0.24, 51, 0.3), row("NATO", 6, 0.0, 2, 0.99)])
-    actors = pd.DataFrame({"name": ["Russia"], "mentions": [400], "documents": [300]})
+    actors = pd.DataFrame({"actor_id": ["RUS", "UKR"], "name": ["Russia", "Ukraine"], "mentions": [400, 313],
+                           "documents": [300, 200]})
     topics = pd.DataFrame({"topic": range(1, 7), "label": [f"t{i}" for i in range(1, 7)]})
     out = findings(ats, actors, topics, min_sentences=3)
     # by the raw mean UN (-0.92, 3 sentences) and G7 (+0.60, 3 sentences) would be the extremes
-    assert out[1].startswith("Most negative actor-topic pair") and ": UKR in topic 2 (t2)" in out[1]
+    assert out[1].startswith("Most negative actor-topic pair") and ": Ukraine in topic 2 (t2)" in out[1]
     assert out[2].startswith("Most positive: EU in topic 5")
     # toward the actor itself: RUS (-0.7 over 400) before UN (-0.9 over 3); NATO (2 sentences) never counts
-    assert "most negative RUS in topic 3" in out[3] and "most positive EU in topic 5" in out[3]
+    # findings name actors by display name; an actor missing from the actors table keeps its id
+    assert "most negative Russia in topic 3" in out[3] and "most positive EU in topic 5" in out[3]
+    assert "RUS" not in out[3] and "UKR" not in out[1]
     # with equal numbers of sentences everywhere the ranking is the raw mean's again
     assert "UN in topic 1" in findings(ats.assign(n_sentences=300), actors, topics, 3)[1]
