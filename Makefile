@@ -11,7 +11,8 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: help install report corpus topics actors sentiment summary test test-unit test-integration \
-        test-notebooks record-nbval lab kernel bench bench-gpu distill lint lock clean verify browser screenshot train-targeted
+        test-notebooks record-nbval lab kernel bench bench-gpu distill lint lock clean verify browser screenshot train-targeted \
+        suggest
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_ -]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,6 +33,11 @@ report: $(STAMP) ## run every notebook on the corpus of PARAMS (default: the see
 
 corpus topics actors sentiment summary: $(STAMP) ## run the pipeline up to this stage (unchanged stages are reused)
 	$(PY) -m analysis run --params $(PARAMS) --until $@
+
+RUN ?= outputs/seeds
+OUT ?= my_actors.yaml
+suggest: $(STAMP) ## propose actors from a run's NER candidates: make suggest RUN=outputs/<run> OUT=my_actors.yaml
+	$(PY) -m analysis actors suggest $(RUN) --out $(OUT) $(if $(FORCE),--force)
 
 verify: $(STAMP) ## recompute the table hashes of the default run and compare with its manifest
 	$(PY) -m analysis verify outputs/$$($(PY) -c "from analysis.params import load_params; print(load_params('$(PARAMS)').run_name)")

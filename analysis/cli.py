@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis run|verify|distill``.
+"""Command line: ``python -m analysis run|verify|distill|actors suggest``.
 
 Errors the project raises on purpose print as one line and exit with status 2; ``--debug`` shows the
 traceback.
@@ -39,6 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     ver = sub.add_parser("verify", help="recompute table hashes and compare with the manifest")
     ver.add_argument("run_dir")
     sub.add_parser("distill", help="build the fast model2vec embedding model from the installed MiniLM")
+    act = sub.add_parser("actors", help="actor dictionary tools").add_subparsers(dest="actors_command", required=True)
+    sug = act.add_parser("suggest", help="propose dictionary entries from a finished run's NER candidates")
+    sug.add_argument("run_dir", help="a run folder with the actors stage (e.g. outputs/seeds)")
+    sug.add_argument("--out", required=True, help="the YAML file to write (pass it as actors.dictionary)")
+    sug.add_argument("--top", type=int, default=50, help="at most this many proposed actors (default 50)")
+    sug.add_argument("--min-mentions", type=int, default=2, help="leave out entities mentioned fewer times (default 2)")
+    sug.add_argument("--surnames", choices=["auto", "context"], default="auto",
+                     help="a surname alone: an alias where the corpus uses it alone and NER agrees (auto), or "
+                          "always a context form that needs the full name in the same document")
+    sug.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     return ap
 
 
@@ -139,6 +149,27 @@ def _distill(args) -> int:
     return 0
 
 
+def _actors(args) -> int:
+    from analysis.errors import ParameterError
+    from analysis.suggest import SurnameRule, suggest_from_run
+
+    for name in ("top", "min_mentions"):
+        if getattr(args, name) < 1:
+            raise ParameterError(f"--{name.replace('_', '-')} {getattr(args, name)}: expected 1 or more")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise ParameterError(f"--out {out} exists; pass --force to overwrite it, or choose another file")
+    t0 = time.perf_counter()
+    s, run_name = suggest_from_run(Path(args.run_dir), top=args.top, min_mentions=args.min_mentions,
+                                   surnames=SurnameRule(args.surnames))
+    s.write(out, force=True, run_name=run_name, source=str(args.run_dir))
+    top = ", ".join(f"{p.name} {p.mentions}" for p in s.proposals[:5]) or "none"
+    mode = " --set actors.dictionary_mode=replace" if s.mode == "replace" else ""
+    print(f"wrote {out} in {time.perf_counter() - t0:.1f} s: {len(s.proposals)} proposed actors (top: {top}), "
+          f"{len(s.ambiguous)} ambiguous surfaces; review it, then rerun with --set actors.dictionary={out}{mode}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.debug:
@@ -146,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
     try:
-        return {"run": _run, "verify": _verify, "distill": _distill}[args.command](args)
+        return {"run": _run, "verify": _verify, "distill": _distill, "actors": _actors}[args.command](args)
     except AnalysisError as exc:
         if args.debug:
             raise

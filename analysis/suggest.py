@@ -83,6 +83,13 @@ _TYPE_WORDS = (
 )
 _PLACE_BEFORE = {"in", "near", "at", "around", "outside", "inside", "into", "across", "towards", "toward",
                  "besieged", "city", "town", "village", "region", "port", "oblast", "occupied", "liberated"}
+_PERSON_AFTER = {"says", "said", "tells", "told", "urges", "urged", "calls", "called", "asks", "asked", "warns",
+                 "warned", "signs", "signed", "meets", "met", "vows", "vowed", "visits", "visited", "speaks", "spoke",
+                 "thanks", "accuses", "accused", "announces", "announced", "insists", "claims", "claimed", "slams",
+                 "hails", "discusses", "discussed", "wants", "believes", "thinks", "admits", "rejects", "condemns"}
+_PERSON_BEFORE = {"president", "minister", "mr", "mrs", "ms", "leader", "chancellor", "spokesman", "spokeswoman",
+                  "premier", "secretary", "chief", "general", "adviser", "advisor", "ambassador", "governor",
+                  "mayor", "senator", "envoy", "pm", "head", "commander"}
 _MEDIA_CUES = re.compile(r"news agency|newspaper|broadcaster|reported|\btold\b|\bTV\b|channel|correspondent|"
                          r"according to", re.I)
 
@@ -470,7 +477,7 @@ def suggest_actors(candidates: pd.DataFrame, documents: pd.DataFrame, mentions: 
         raise ParameterError(f"surnames: {rule.mode!r} is not allowed; use auto or context")
     known: dict[str, str] = {}
     known_ids: set[str] = set()
-    known_skel: dict[tuple[str, ...], str] = {}
+    known_skel: dict[tuple[str, ...], tuple[str, str]] = {}
     person_last: dict[str, str] = {}
     if dictionary is not None:
         known_ids = set(dictionary.actors["actor_id"])
@@ -479,7 +486,7 @@ def suggest_actors(candidates: pd.DataFrame, documents: pd.DataFrame, mentions: 
             known[_norm(f.text).lower()] = f.actor_id or "(ambiguous)"
             toks = tuple(skeleton(t) for t in _tokens(f.text) if t[0].isalnum())
             if f.actor_id and toks:
-                known_skel.setdefault(toks, f.actor_id)
+                known_skel.setdefault(toks, (f.actor_id, _ascii(f.text.lower())))
                 if f.actor_id in persons:
                     person_last.setdefault(toks[-1], f.actor_id)
         for r in dictionary.roles:
@@ -488,7 +495,9 @@ def suggest_actors(candidates: pd.DataFrame, documents: pd.DataFrame, mentions: 
     labels: dict[str, Counter] = defaultdict(Counter)
     casing: dict[str, Counter] = defaultdict(Counter)
     for surface, label, n in zip(candidates["surface"].astype(str), candidates["ner_label"], candidates["mentions"]):
-        s = _norm(surface).strip(" ,.;:\"'()[]")
+        s = _norm(surface).strip(" ,;:\"'()[]")
+        if s.endswith(".") and "." not in s[:-1]:
+            s = s[:-1]           # a full stop, not an abbreviation's ("U.N." keeps its dot: spaCy's token)
         if label == "PERSON":
             low = s.lower()
             for t in sorted(_TITLES, key=len, reverse=True):
@@ -517,24 +526,41 @@ def suggest_actors(candidates: pd.DataFrame, documents: pd.DataFrame, mentions: 
                 labels[k]["ORG"] += 0
             casing[k][s] += 1
             keys.add(k)
+    countries = _countries()
     claimed = mentions[["doc_id", "start", "end"]] if mentions is not None and len(mentions) else None
     scan = _Scan(documents, {casing[k].most_common(1)[0][0] for k in keys}, claimed)
     occ = {k: scan.stats(k) for k in keys}
     dom = {k: (labels[k].most_common(1)[0][0] if sum(labels[k].values()) else "ORG") for k in keys}
+    # The small model often labels a surname GPE or ORG ("Scholz": GPE 19 in RUWA's first 3,000 rows);
+    # how the texts use a name tells more: "Scholz says", "Chancellor Scholz" vs "in Mariupol".
+    cues = {k: _cues(scan, casing[k].most_common(1)[0][0]) for k in keys}
+    personish = {k for k in keys if k not in countries and _name_like(casing[k].most_common(1)[0][0]) and (
+        (dom[k] == "PERSON" and cues[k][1] < 0.2 and labels[k]["GPE"] < 0.3 * sum(labels[k].values()))
+        or (cues[k][0] >= 0.25 and cues[k][0] > 2 * cues[k][1]))}
     # ---- grouping: same skeleton and label, acronym pairs, full names and their shorter forms
     groups = _Groups(keys)
     by_skel: dict[tuple, list[str]] = defaultdict(list)
     for k in sorted(keys):
-        by_skel[(dom[k], tuple(skeleton(t) for t in k.split()))].append(k)
+        label_class = "NAME" if k in personish or dom[k] not in ("GPE", "NORP") else dom[k]
+        by_skel[(label_class, tuple(skeleton(t) for t in k.split()))].append(k)
     for ks in by_skel.values():
         for a in ks[1:]:
             if difflib.SequenceMatcher(None, _ascii(ks[0]), _ascii(a)).ratio() >= 0.6:
                 groups.union(ks[0], a)
+    initials: dict[str, list[str]] = defaultdict(list)
+    for k in keys:
+        words = [w for w in casing[k].most_common(1)[0][0].split() if w[:1].isupper()]
+        if len(words) >= 2 and dom[k] == "ORG" and len(k.split()) <= len(words) + 3:
+            initials["".join(w[0] for w in words).lower()].append(k)
+    for k in keys:
+        ac = k.replace(".", "")
+        if dom[k] == "ORG" and _ACRONYM.match(casing[k].most_common(1)[0][0]) and len(initials.get(ac, [])) == 1:
+            acr_of.setdefault(initials[ac][0], k)
     for nk, ak in acr_of.items():
         groups.union(nk, ak)
     by_last: dict[str, list[str]] = defaultdict(list)
     for k in sorted(keys):
-        if dom[k] == "PERSON" and len(k.split()) > 1:
+        if k in personish and len(k.split()) > 1:
             by_last[skeleton(k.split()[-1])].append(k)
     for ks in by_last.values():
         for i, a in enumerate(ks):
@@ -548,34 +574,35 @@ def suggest_actors(candidates: pd.DataFrame, documents: pd.DataFrame, mentions: 
     gmentions = {r: sum(occ[k][0] for k in ks) for r, ks in members.items()}
     full_owner: dict[str, list[str]] = defaultdict(list)   # surname skeleton -> groups with full names
     for r, ks in members.items():
-        for last in sorted({skeleton(k.split()[-1]) for k in ks if dom[k] == "PERSON" and len(k.split()) > 1}):
+        for last in sorted({skeleton(k.split()[-1]) for k in ks if k in personish and len(k.split()) > 1}):
             full_owner[last].append(r)
     notes: dict[str, list[str]] = defaultdict(list)
     ambiguous: list[AmbiguousSurface] = []
     surname_of: dict[str, str] = {}
     for r, ks in list(members.items()):
-        if len(ks) != 1 or len(ks[0].split()) != 1 or dom[ks[0]] != "PERSON":
+        if any(len(k.split()) != 1 for k in ks) or not any(k in personish for k in ks):
             continue
-        owners = sorted((o for o in full_owner.get(skeleton(ks[0]), []) if o != r), key=lambda o: (-gmentions[o], o))
+        owners = sorted({o for k in ks for o in full_owner.get(skeleton(k), []) if o != r},
+                        key=lambda o: (-gmentions[o], o))
         owners = [o for o in owners if len(skeleton(ks[0])) >= 3 and any(
             difflib.SequenceMatcher(None, _ascii(ks[0]), _ascii(m.split()[-1])).ratio() >= 0.6
             for m in members[o] if len(m.split()) > 1)]
         if not owners:
             continue
         if len(owners) == 1 or gmentions[owners[0]] >= 0.9 * sum(gmentions[o] for o in owners):
-            surname_of[ks[0]] = owners[0]
+            for k in ks:
+                surname_of[k] = owners[0]
             if len(owners) > 1:
                 notes[owners[0]].append(f"'{_display(ks[0], casing)}' is also the surname of "
                                         + ", ".join(_display(_name_key(members[o], occ), casing) for o in owners[1:]))
         else:
             ambiguous.append(AmbiguousSurface(_display(ks[0], casing), "the surname of several people: " + ", ".join(
-                _display(_name_key(members[o], occ), casing) for o in owners), occ[ks[0]][0], len(occ[ks[0]][1]),
-                exact=True))
+                _display(_name_key(members[o], occ), casing) for o in owners),
+                *_exact_counts(scan, _display(ks[0], casing)), exact=True))
             del members[r]
     for k, o in surname_of.items():
         members[o].append(k)
-        del members[k]
-    countries = _countries()
+        members.pop(groups.find(k), None)
     proposals: list[Proposal] = []
     variants_known: list[tuple[str, str, int]] = []
     taken_forms: set[str] = set()
@@ -589,15 +616,28 @@ def suggest_actors(candidates: pd.DataFrame, documents: pd.DataFrame, mentions: 
         for k in ks:
             lab.update(labels[k])
         main = lab.most_common(1)[0][0] if sum(lab.values()) else "ORG"
+        before, after = scan.neighbours([_display(k, casing) for k in ks])
+        person_cue = (sum(after[w] for w in _PERSON_AFTER) + sum(before[w] for w in _PERSON_BEFORE)) / max(n_occ, 1)
+        place_cue = sum(before[w] for w in _PLACE_BEFORE) / max(n_occ, 1)
+        full_name = any(k in personish and len(k.split()) > 1 for k in ks)
+        check = lab
+        if main != "PERSON" and (full_name or sum(occ[k][0] for k in ks if k in personish) > n_occ / 2):
+            main = "PERSON"     # NER's GPE or ORG on a surname is noise when the texts use it as a person's
+            check = Counter({"PERSON": sum(lab.values())})
+            notes[r].append(f"a person: NER says {_labels(lab)}, but " + (
+                "the group holds a full name" if full_name
+                else f"{person_cue:.0%} of its mentions read as a person's ('says', 'President ...')"))
+        elif main == "PERSON" and place_cue < 0.2:
+            check = Counter({"PERSON": sum(lab.values())})
         surf = {k: _display(k, casing) for k in ks}
         if owner := _known_owner(ks, main, known_skel, person_last):
             variants_known.append((", ".join(surf[k] for k in ks), owner, n_occ))
             continue
-        before, after = scan.neighbours([surf[k] for k in ks])
-        reason = _ambiguity(ks, lab, main, countries, before, after, n_occ, ner_share)
+        reason = _ambiguity(ks, check, main, countries, before, after, n_occ, ner_share)
         if reason:
-            ambiguous += [AmbiguousSurface(surf[k], reason, occ[k][0], len(occ[k][1]), exact=len(k.split()) == 1)
-                          for k in ks if occ[k][0]]
+            ambiguous += [AmbiguousSurface(surf[k], reason, *(_exact_counts(scan, surf[k]) if len(k.split()) == 1
+                                                              else (occ[k][0], len(occ[k][1]))),
+                                           exact=len(k.split()) == 1) for k in ks if occ[k][0]]
             continue
         examples = _examples(scan, ks, surf)
         name_key = _name_key(ks, occ)
@@ -622,7 +662,8 @@ def suggest_actors(candidates: pd.DataFrame, documents: pd.DataFrame, mentions: 
             if len(k.split()) > 1:
                 aliases.append(surf[k])
             elif main == "PERSON" and full_docs:
-                promote, why = _promote(occ[k], labels[k], full_docs, rule, ner_share)
+                promote, why = _promote(occ[k], labels[k], full_docs, rule, ner_share, cue=cues[k][0],
+                                        place=cues[k][1])
                 if promote:
                     exact += capitals
                     pnotes.append(f"'{surf[k]}' counted everywhere: {why}")
@@ -637,18 +678,17 @@ def suggest_actors(candidates: pd.DataFrame, documents: pd.DataFrame, mentions: 
             cases = Counter({c: n for k in ks for c, n in occ[k][2].items()})
             ok, why = _promote((n_occ, docs, cases), lab, set(), SurnameRule(
                 "auto", min_person_share=0.9, max_lowercase_share=rule.max_lowercase_share, min_ner_coverage=0.8),
-                ner_share, single_name=True)
+                ner_share, single_name=True, cue=person_cue, place=place_cue)
             if ok and all(c.isupper() for c in cases):
                 ok, why = False, "written in capitals only (an acronym NER read as a person)"
             if not ok:
                 ambiguous += [AmbiguousSurface(surf[k], f"a single name with no full name in the corpus; {why}",
-                                               occ[k][0], len(occ[k][1]), exact=True) for k in ks if occ[k][0]]
+                                               *_exact_counts(scan, surf[k]), exact=True) for k in ks if occ[k][0]]
                 continue
             pnotes.append(f"a single name, counted everywhere: {why}")
-        if main != "PERSON" and any(_lower_share(occ[k][2]) > rule.max_lowercase_share for k in ks
-                                    if len(k.split()) == 1):
-            ambiguous += [AmbiguousSurface(surf[k], "also a common word (written in lower case too)", occ[k][0],
-                                           len(occ[k][1]), exact=True) for k in ks if occ[k][0]]
+        if main != "PERSON" and any(_lower_share(occ[k][2]) > rule.max_lowercase_share for k in ks):
+            ambiguous += [AmbiguousSurface(surf[k], "also a common word or phrase (written in lower case too)",
+                                           *_exact_counts(scan, surf[k]), exact=True) for k in ks if occ[k][0]]
             continue
         if not aliases and not exact:
             continue
@@ -672,8 +712,8 @@ def _known_owner(ks: list[str], main: str, known_skel: dict, person_last: dict) 
     """The existing actor these surfaces look like a variant of ("Zelenskyi"), or ""."""
     for k in ks:
         sk = tuple(skeleton(t) for t in k.split())
-        if sk in known_skel:
-            return known_skel[sk]
+        if sk in known_skel and difflib.SequenceMatcher(None, _ascii(k), known_skel[sk][1]).ratio() >= 0.6:
+            return known_skel[sk][0]
         if main == "PERSON" and sk and sk[-1] in person_last and len(sk[-1]) >= 4:
             return person_last[sk[-1]]
     return ""
@@ -703,6 +743,12 @@ def _ambiguity(ks: list[str], lab: Counter, main: str, countries: dict[str, str]
     if main != "PERSON" and coverage < 0.25:
         return f"NER reads it as a name in only {coverage:.0%} of its occurrences"
     return ""
+
+
+def _exact_counts(scan: _Scan, text: str) -> tuple[int, int]:
+    """Mentions and documents of ``text`` written exactly so (what a case-exact entry matches)."""
+    occ = [o for o in scan.occurrences(text) if o[3] == text]
+    return len(occ), len({o[0] for o in occ})
 
 
 def _lower_share(cases: Counter) -> float:
@@ -742,8 +788,23 @@ def _examples(scan: _Scan, ks: list[str], surf: dict[str, str], n: int = 2) -> l
     return out
 
 
+def _name_like(text: str) -> bool:
+    """Whether ``text`` can be a person's name: 1-4 capitalised words, none in capitals only ("IAEA Zaporizhzhia")."""
+    words = text.replace("-", " ").split()
+    return 1 <= len(words) <= 4 and all(w[:1].isupper() and not (len(w) > 1 and w.isupper()) for w in words
+                                        if w.lower() not in ("van", "von", "der", "de", "al", "bin", "la", "le", "da"))
+
+
+def _cues(scan: _Scan, text: str) -> tuple[float, float]:
+    """Shares of the occurrences of ``text`` read as a person's ("X says", "President X") and as a place's."""
+    before, after = scan.neighbours([text])
+    n = max(sum(after.values()), 1)
+    return ((sum(after[w] for w in _PERSON_AFTER) + sum(before[w] for w in _PERSON_BEFORE)) / n,
+            sum(before[w] for w in _PLACE_BEFORE) / n)
+
+
 def _promote(stats, lab: Counter, full_docs: set[int], rule: SurnameRule, ner_share: float,
-             single_name: bool = False) -> tuple[bool, str]:
+             single_name: bool = False, cue: float = 0.0, place: float = 0.0) -> tuple[bool, str]:
     """Whether a surname (or a single name) alone is an alias (see :class:`SurnameRule`), and why in words."""
     n, docs, cases = stats
     alone = len(docs - full_docs)
@@ -752,8 +813,10 @@ def _promote(stats, lab: Counter, full_docs: set[int], rule: SurnameRule, ner_sh
     if not alone and not single_name:
         return False, "always beside the full name here"
     person = lab["PERSON"] / max(sum(lab.values()), 1)
-    if person < rule.min_person_share:
-        return False, f"NER reads it as a person in {person:.0%} of its labels"
+    if place >= 0.1:
+        return False, f"{place:.0%} of its mentions read as a place's ('in ...')"
+    if person < rule.min_person_share and cue < 0.25:
+        return False, f"NER reads it as a person in {person:.0%} of its labels, the texts in {cue:.0%}"
     lower = _lower_share(cases)
     if lower > rule.max_lowercase_share:
         return False, f"{lower:.0%} of its occurrences are lower case (also a common word)"
@@ -761,7 +824,9 @@ def _promote(stats, lab: Counter, full_docs: set[int], rule: SurnameRule, ner_sh
     coverage = sum(lab.values()) / (capital * max(ner_share, 1e-9))
     if coverage < rule.min_ner_coverage:
         return False, f"NER labels only {min(coverage, 1):.0%} of its occurrences as a name"
-    return True, (f"used alone in {alone} documents; NER reads it as a person ({person:.0%}); never lower case")
+    why = f"NER reads it as a person ({person:.0%})" if person >= rule.min_person_share else \
+        f"{cue:.0%} of its mentions read as a person's ('says', 'President ...')"
+    return True, f"used alone in {alone} documents; {why}; never lower case"
 
 
 def _ner_share(manifest: dict) -> float:
