@@ -42,21 +42,15 @@ PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
 # Token rows of every MiniLM matrix product on the CPU: each batch holds ceil(512 / length) texts of
 # one token length, so a product's shape depends on the token length alone; see :func:`length_batches`.
-# A length with few texts is filled up with copies, so the smaller the products, the less filling:
-# 7% more tokens than the texts hold on the sentences of 10k RUWA documents (13% with 1,024 token
-# rows), 10% on NewsMTSC's longer sentences (23%). On one thread per product (map_single_threaded)
-# the same sentences then took 14.7-15.1 s against 15.1-15.2 s, NewsMTSC's 11.2-11.3 s against
-# 11.9-12.0 s and the seeds' 118 sentences 1.8 s against 2.9 s, the same vectors bit for bit on this
-# CPU in bfloat16 and float32; 2,048 token rows were slower.
+# A length with few texts is filled up with copies: smaller products need less filling, larger ones
+# run faster per token; 512 rows balance the two (figures in bench/README.md, "Product sizes").
 CPU_PRODUCT_TOKENS = 512
 # ... and at most 32 texts: short texts (single words for the topic terms' vectors, 3-6 tokens) would
-# otherwise fill a call of a few words up to 1,024 token rows (then the product size). With the cap the topic stage's 46 word
-# calls took 1.8 s instead of 3.6 s, and the sentence pass was no slower (15.3-15.7 s either way).
+# otherwise fill a call of a few words up to the product size with copies.
 CPU_MAX_ROWS = 32
 
-# Below this many tokens a MiniLM pass runs in this process, on one thread. Two forked workers were
-# already 1.6x faster at 1,000 tokens (0.40 s against 0.64 s); the seeds' sentences (about 3,500
-# tokens) stay in the notebook's kernel.
+# Below this many tokens a MiniLM pass runs in this process, on one thread: forking workers costs more
+# than it saves on small passes (such as the seeds' sentences, about 3,500 tokens).
 PROCESS_MIN_TOKENS = 4_096
 
 
@@ -251,11 +245,9 @@ def store_linear_weights(module, precision: str):
     """Keep the weights of ``module``'s linear layers in ``precision`` once, for :func:`autocast`.
 
     Autocast casts every linear layer's float32 weight to bfloat16 again at every call (it keeps no
-    cast between calls in inference): for MiniLM on a 2-core CPU a fifth of the time went to those
-    copies. Casting them once gives the very same numbers (the same rounding of the same values; a
-    test checks that the outputs are identical): the targeted model scored RUWA mentions 1.12-1.25x
-    faster (1.47x on the short batches of its validation split), MiniLM embeds about 10% faster.
-    Only linear layers change: embeddings and layer norms stay float32, as autocast treats them. A
+    cast between calls in inference), a large share of a small model's time. Casting them once gives
+    the very same numbers (the same rounding of the same values; a test checks that the outputs are
+    identical). Only linear layers change: embeddings and layer norms stay float32, as autocast treats them. A
     no-op for float32 and for float16, whose GPU path converts the whole model. Returns ``module``.
     """
     if precision != "bfloat16":
@@ -372,8 +364,7 @@ def tokenizers_parallelism(on: bool) -> Iterator[None]:
 def parallel_tokenizers():
     """The Rust tokenizers on every core inside the block (see :func:`tokenizers_parallelism`).
 
-    Tokenising the 26,396 marked mentions of 10k RUWA documents: 1.4 s on one core, about 0.7 s on two.
-    The token ids are the same either way.
+    The token ids are the same either way; only the time changes.
     """
     return tokenizers_parallelism(True)
 
@@ -447,12 +438,10 @@ def map_single_threaded(task, n_tasks: int, processes: int, done=None) -> list:
     """``[task(0), ..., task(n_tasks - 1)]``, every call on one thread, in ``processes`` processes.
 
     Why one thread: with two threads a product is split between them, and the math library chooses
-    its kernels, and the order of its sums, by the number of threads too. A targeted-model probability
-    moved by up to 0.0055 between one and two threads (66 of 6,000 RUWA mentions, all of 14 or 15
-    tokens), so a table depended on the machine's core count. On one thread a result depends on the
-    input alone, and single-threaded processes also use the cores better than one process with several
-    threads. On 2 AMX cores, 10k RUWA documents: the targeted model scored 26,396 mentions in 29.6 s
-    instead of 36.3 s (1.23x); MiniLM encoded 17,703 sentences in 17.5 s instead of 20.2 s (1.16x).
+    its kernels, and the order of its sums, by the number of threads too, so a probability could move
+    in its last digits with the machine's core count. On one thread a result depends on the input
+    alone, and single-threaded processes also use the cores better than one process with several
+    threads (bench/README.md, "One thread per product").
 
     Workers are forked, so ``task`` (a closure over the loaded model and the tokenised texts) is not
     pickled, and tasks are handed out one at a time (give the largest first). ``done(i)`` is called in

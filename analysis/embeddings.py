@@ -183,8 +183,7 @@ class StaticEncoder:
     """model2vec's ``StaticModel.encode`` for a plain static table, the same vectors bit for bit, faster.
 
     ``StaticModel.encode`` averages each text's token vectors length bucket by length bucket in float16
-    and, above 10,000 texts, in threads that each tokenise on one core. On the 17,703 RUWA sentences of
-    10,000 documents that is 0.41 s. Here every text is tokenised in one batch call on every core, and
+    and, above 10,000 texts, in threads that each tokenise on one core. Here every text is tokenised in one batch call on every core, and
     the means are one sparse product in float32 (the same sums in the same order as numpy's float16
     mean, which accumulates in float32), rounded to the table's dtype and normalised exactly as
     model2vec does. Plain-ASCII texts also skip BERT's normaliser: for them it only lowercases (no

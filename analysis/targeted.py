@@ -54,10 +54,8 @@ MODEL_FILE = config.TARGETED_MODEL_FILE
 CARD_FILE = MODEL_FILE.with_suffix(".json")
 LORA_TARGETS = ("query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense")
 # Token rows of a product on the CPU: a batch of marked texts n tokens long holds 512 // n of them (at
-# most ``batch_size``). With 32 texts whatever their length, the texts of a rare length were filled up
-# to 32 rows with copies: 8% more tokens through the model on the 26,396 marked RUWA mentions, 96% more
-# on NewsMTSC's 4,240 (fewer mentions, longer sentences, more distinct lengths); with 512 token rows
-# 2% and 18%, and the rows run as fast per token.
+# most ``batch_size``), so texts of a rare length are filled up with few copies (a fixed 32 texts per
+# batch filled far more; bench/README.md, "Product sizes").
 PRODUCT_TOKENS = 512
 
 
@@ -205,8 +203,8 @@ class TargetedClassifier:
         Dask partition or a sub-corpus scores a mention exactly as the whole corpus does. On the CPU
         every product runs on one thread, in one forked process per core
         (:func:`analysis.accel.map_single_threaded`), so they do not depend on the core count either.
-        ``precision``: a resolved precision (:func:`analysis.accel.resolve_precision`); bfloat16 on a CPU
-        that has it is about 1.6x faster with the same validation macro-F1.
+        ``precision``: a resolved precision (:func:`analysis.accel.resolve_precision`); bfloat16 keeps
+        the validation macro-F1 (docs/sentiment.md).
         """
         from analysis import accel
 
