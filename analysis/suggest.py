@@ -42,6 +42,7 @@ import re
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,7 @@ _TYPE_WORDS = (
                          "assembly", "department", "service", "agency", "bureau", "directorate", "rada", "kremlin",
                          "party", "house"}),
 )
+_ORG_WORDS = set().union(*(words for _, words in _TYPE_WORDS)) - {"guard", "special", "red", "post", "times"}
 _PLACE_BEFORE = {"in", "near", "at", "around", "outside", "inside", "into", "across", "towards", "toward",
                  "besieged", "city", "town", "village", "region", "port", "oblast", "occupied", "liberated"}
 _PERSON_AFTER = {"says", "said", "tells", "told", "urges", "urged", "calls", "called", "asks", "asked", "warns",
@@ -418,6 +420,7 @@ class _Groups:
         return out
 
 
+@lru_cache(maxsize=1)
 def _countries() -> dict[str, str]:
     """English country names (lower case) to ISO alpha-3 codes, from babel's CLDR data when installed."""
     try:
@@ -534,9 +537,12 @@ def suggest_actors(candidates: pd.DataFrame, documents: pd.DataFrame, mentions: 
     # The small model often labels a surname GPE or ORG ("Scholz": GPE 19 in RUWA's first 3,000 rows);
     # how the texts use a name tells more: "Scholz says", "Chancellor Scholz" vs "in Mariupol".
     cues = {k: _cues(scan, casing[k].most_common(1)[0][0]) for k in keys}
-    personish = {k for k in keys if k not in countries and _name_like(casing[k].most_common(1)[0][0]) and (
-        (dom[k] == "PERSON" and cues[k][1] < 0.2 and labels[k]["GPE"] < 0.3 * sum(labels[k].values()))
-        or (cues[k][0] >= 0.25 and cues[k][0] > 2 * cues[k][1]))}
+    # an organisation "says" too: a name of several words needs NER's PERSON or a title before it
+    personish = {k for k in keys if k not in countries and _name_like(casing[k].most_common(1)[0][0])
+                 and not set(k.split()) <= _GENERIC and not set(k.split()) & _ORG_WORDS and (
+        (dom[k] == "PERSON" and cues[k][2] < 0.2 and labels[k]["GPE"] < 0.3 * sum(labels[k].values()))
+        or (len(k.split()) == 1 and cues[k][0] + cues[k][1] >= 0.25 and cues[k][0] + cues[k][1] > 2 * cues[k][2])
+        or cues[k][1] >= 0.25)}
     # ---- grouping: same skeleton and label, acronym pairs, full names and their shorter forms
     groups = _Groups(keys)
     by_skel: dict[tuple, list[str]] = defaultdict(list)
@@ -621,13 +627,14 @@ def suggest_actors(candidates: pd.DataFrame, documents: pd.DataFrame, mentions: 
         place_cue = sum(before[w] for w in _PLACE_BEFORE) / max(n_occ, 1)
         full_name = any(k in personish and len(k.split()) > 1 for k in ks)
         check = lab
-        if main != "PERSON" and (full_name or sum(occ[k][0] for k in ks if k in personish) > n_occ / 2):
+        evidence = full_name or sum(occ[k][0] for k in ks if k in personish) > n_occ / 2
+        if main != "PERSON" and evidence:
             main = "PERSON"     # NER's GPE or ORG on a surname is noise when the texts use it as a person's
             check = Counter({"PERSON": sum(lab.values())})
             notes[r].append(f"a person: NER says {_labels(lab)}, but " + (
                 "the group holds a full name" if full_name
                 else f"{person_cue:.0%} of its mentions read as a person's ('says', 'President ...')"))
-        elif main == "PERSON" and place_cue < 0.2:
+        elif main == "PERSON" and evidence and place_cue < 0.2:
             check = Counter({"PERSON": sum(lab.values())})
         surf = {k: _display(k, casing) for k in ks}
         if owner := _known_owner(ks, main, known_skel, person_last):
@@ -654,16 +661,17 @@ def suggest_actors(candidates: pd.DataFrame, documents: pd.DataFrame, mentions: 
         aliases, exact, context = [], [], []
         pnotes = list(notes.get(r, []))
         full_docs = set().union(*(occ[k][1] for k in ks if len(k.split()) > 1))
+        mine: set[str] = set()
         for k in sorted(ks, key=lambda k: (-occ[k][0], k)):
             if not occ[k][0] or k in taken_forms:
                 continue
-            taken_forms.add(k)
+            mine.add(k)
             capitals = [c for c in sorted(occ[k][2]) if c[:1].isupper()] or [surf[k]]
             if len(k.split()) > 1:
                 aliases.append(surf[k])
             elif main == "PERSON" and full_docs:
-                promote, why = _promote(occ[k], labels[k], full_docs, rule, ner_share, cue=cues[k][0],
-                                        place=cues[k][1])
+                promote, why = _promote(occ[k], labels[k], full_docs, rule, ner_share, cue=cues[k][0] + cues[k][1],
+                                        place=cues[k][2])
                 if promote:
                     exact += capitals
                     pnotes.append(f"'{surf[k]}' counted everywhere: {why}")
@@ -697,6 +705,7 @@ def suggest_actors(candidates: pd.DataFrame, documents: pd.DataFrame, mentions: 
         proposals.append(Proposal(aid, name, typ, aliases, _dedupe(exact), context, n_occ, len(docs), _labels(lab),
                                   variants, examples, pnotes))
         taken_ids.add(aid)
+        taken_forms |= mine
     ambiguous.sort(key=lambda a: (-a.mentions, a.text))
     seen: set[str] = set()
     amb = []
@@ -795,11 +804,11 @@ def _name_like(text: str) -> bool:
                                         if w.lower() not in ("van", "von", "der", "de", "al", "bin", "la", "le", "da"))
 
 
-def _cues(scan: _Scan, text: str) -> tuple[float, float]:
-    """Shares of the occurrences of ``text`` read as a person's ("X says", "President X") and as a place's."""
+def _cues(scan: _Scan, text: str) -> tuple[float, float, float]:
+    """Shares of the occurrences of ``text`` read as a person's ("X says"; "President X") and a place's ("in X")."""
     before, after = scan.neighbours([text])
     n = max(sum(after.values()), 1)
-    return ((sum(after[w] for w in _PERSON_AFTER) + sum(before[w] for w in _PERSON_BEFORE)) / n,
+    return (sum(after[w] for w in _PERSON_AFTER) / n, sum(before[w] for w in _PERSON_BEFORE) / n,
             sum(before[w] for w in _PLACE_BEFORE) / n)
 
 
