@@ -10,8 +10,9 @@ Ambiguity rules (documented in ``analysis/data/actors.yaml``):
 * ``context`` forms (a bare "Michel", "the alliance") count only when the actor they need is mentioned
   by an unambiguous form in the same document; otherwise they go to ``actor_ambiguous``.
 * ``ambiguous`` surfaces ("Brussels": EU, NATO or Belgium) are never counted and always listed.
-* roles ("NATO Secretary General") resolve to the holder on the document's date; a role directly
-  followed by a person's name is not counted twice, and an undated role mention is listed as ambiguous.
+* roles ("NATO Secretary General") resolve to the holder on the document's date (``analysis.roles``); a
+  role directly followed by a person's name is not counted twice; in an undated document a role counts
+  only when one holder spans the corpus's dates, otherwise it is listed as ambiguous.
 * demonyms ("Russian aggression") count for the state with ``attributive=True``; the
   ``count_attributive`` parameter decides whether they enter the counts.
 """
@@ -231,6 +232,10 @@ class ActorExtractor:
         self.nlp_ = None
         self.ruler_nlp_ = None
 
+    # the corpus's first and last date, set by analyse_actors: a role title in an undated document
+    # resolves only when one holder spans it (analysis.roles)
+    date_span: tuple[str, str] | None = None
+
     def __getstate__(self) -> dict:
         # Shipped to Dask workers without the loaded pipelines; each worker loads its own once.
         return {**self.__dict__, "nlp_": None, "ruler_nlp_": None}
@@ -372,20 +377,11 @@ class ActorExtractor:
                 rows.append((doc_id, f.actor_id, t, s, e, "dictionary", f.kind == "demonym", f.kind))
         persons = set(self.dictionary.actors.loc[self.dictionary.actors["type"] == "person", "actor_id"])
         person_starts = {(r[0], r[3]) for r in rows if r[1] in persons}
-        for role in self.dictionary.roles:
-            pat = re.compile("|".join(re.escape(p) for p in role.get("patterns", [])), re.I)
-            for doc_id, text in texts.items():
-                for m in pat.finditer(text):
-                    gap = re.match(r"[\s,]*", text[m.end(): m.end() + 10]).end()
-                    if (doc_id, m.end() + gap) in person_starts:
-                        continue  # "NATO Secretary General Jens Stoltenberg": the person is counted already
-                    holder = _holder(role, dates.get(doc_id, ""))
-                    if holder:
-                        rows.append((doc_id, holder, m.group(0), m.start(), m.end(), "dictionary", False, "role"))
-                    else:
-                        ambiguous.append((doc_id, m.start(), m.end(), m.group(0), _Form(
-                            m.group(0), False, "", "ambiguous",
-                            reason=f"role '{role['role']}': holder depends on the date; document undated")))
+        from analysis.roles import find_role_mentions
+
+        found, unresolved = find_role_mentions(self.dictionary.roles, texts, dates, self.date_span, person_starts)
+        rows += [(d, a, t, s, e, "dictionary", False, "role") for d, a, t, s, e in found]
+        ambiguous += [(d, s, e, t, _Form(t, False, "", "ambiguous", reason=why)) for d, s, e, t, why in unresolved]
         df = pd.DataFrame(rows, columns=["doc_id", "actor_id", "surface", "start", "end", "source", "attributive",
                                          "kind"])
         # explicit dtypes: an empty table must still filter and group like a full one
@@ -422,15 +418,6 @@ def _init_worker(state) -> None:
 def _chunk_entities(texts: list[str], ner: bool) -> list[list[tuple[int, int, str, str, int]]]:
     nlp = _WORKER._load(ner)
     return [_doc_entities(d) for d in nlp.pipe(texts, batch_size=_WORKER.batch_size)]
-
-
-def _holder(role: dict, date: str) -> str | None:
-    if not date:
-        return None
-    for h in role.get("holders", []):
-        if (not h.get("from") or date >= str(h["from"])) and (not h.get("until") or date < str(h["until"])):
-            return h["actor"]
-    return None
 
 
 def _sentence_index(sents: pd.DataFrame) -> dict:
@@ -529,6 +516,9 @@ def analyse_actors(params, documents: pd.DataFrame, segments: pd.DataFrame,
     extractor = extractor or ActorExtractor(dictionary, ner_discovery=ap.ner_discovery,
                                             n_process=params.compute.spacy_processes(len(documents), ap.ner_discovery),
                                             ner_share=share, seed=params.seed)
+    from analysis.roles import corpus_span
+
+    extractor.date_span = corpus_span(documents["published"].astype(str))
     mentions, ner, ambiguous = map_documents(_Extract(extractor, segments), documents, params.compute)
     # Each slice comes back sorted on its own: sorted again here, the tables are the same however the
     # documents were split (kwic follows the mentions' order; a candidate's example is its first by doc_id).
