@@ -1,0 +1,536 @@
+"""Outlets and periods compared: tone toward each actor per source and per period, and what sets each apart.
+
+The unit of tone is one actor in one sentence (:func:`tone_units`): the targeted score of the actor's
+first mention in the sentence (``actor_mention_sentiment``, as ``actor_sentiment`` takes it), with the
+sentence's lexicon tone beside it. A group's tone (one outlet, one month) is the mean over its units.
+
+Mentions in one article are not independent: an article that names NATO twenty times in one register
+would count as twenty observations if mentions were resampled. Every interval here resamples
+*documents* (a cluster bootstrap: a document's units come and go together), and every test permutes
+source labels across documents. Each interval and each test draws from a generator of its own, seeded
+by the run's seed and its key (:func:`analysis.randomness.keyed_rng`), so a cell does not depend on the
+others and two runs give byte-identical tables.
+
+Which words and actors set a source (or a period) apart from the rest: weighted log-odds ratios with an
+informative Dirichlet prior (Monroe, Colaresi and Quinn 2008, "Fightin' Words"), ranked by z-score, so
+that neither frequent words (large differences by chance) nor rare ones (large ratios from a count of
+two) dominate.
+
+A corpus without sources gives empty source tables, one without dates empty period tables; the reason is
+in :func:`reasons` (and the findings), never an error.
+
+Example:
+    >>> units = pd.DataFrame({"actor_id": ["NATO"] * 4, "segment_id": list("abcd"), "doc_id": ["d1", "d1", "d2", "d3"],
+    ...                       "mentions": [1] * 4, "score": [0.5, 0.3, -0.2, 0.1], "polarity": ["positive"] * 4,
+    ...                       "sentence_tone": [0.0] * 4, "source": ["x", "x", "y", "y"], "published": [""] * 4})
+    >>> actor_source_sentiment(units, resamples=200, seed=1)[["source", "n_sentences", "target_tone"]].values.tolist()
+    [['x', 2, 0.4], ['y', 2, -0.05]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.randomness import keyed_rng
+
+__all__ = ["PERIODS", "ALL_OTHERS", "period_of", "tone_units", "actor_source_sentiment", "actor_period_sentiment",
+           "source_contrasts", "bh_qvalues", "log_odds", "distinctive_terms", "pair_log_odds", "reasons",
+           "contrast_findings"]
+
+#: summary.period -> the pandas period it groups by (weeks run Monday to Sunday)
+PERIODS = {"month": "M", "week": "W-SUN", "quarter": "Q"}
+#: ``source_b`` of a contrast between one source and every other source together
+ALL_OTHERS = "(all others)"
+#: a contrast is significant below this Benjamini-Hochberg q-value (the findings, the figures)
+Q_LEVEL = 0.05
+
+_UNIT_COLUMNS = ["actor_id", "segment_id", "doc_id", "mentions", "score", "polarity", "sentence_tone", "source",
+                 "published"]
+_COLUMNS = {
+    "actor_source_sentiment": {
+        "actor_id": "str", "source": "str", "mentions": "int64", "documents": "int64", "n_sentences": "int64",
+        "target_tone": "float64", "ci_low": "float64", "ci_high": "float64", "share_negative": "float64",
+        "share_positive": "float64", "sentence_tone": "float64", "flagged": "bool"},
+    "actor_period_sentiment": {
+        "actor_id": "str", "period": "str", "period_start": "str", "mentions": "int64", "documents": "int64",
+        "n_sentences": "int64", "target_tone": "float64", "ci_low": "float64", "ci_high": "float64",
+        "share_negative": "float64", "share_positive": "float64", "sentence_tone": "float64", "flagged": "bool"},
+    "source_contrasts": {
+        "actor_id": "str", "source_a": "str", "source_b": "str", "documents_a": "int64", "documents_b": "int64",
+        "n_sentences_a": "int64", "n_sentences_b": "int64", "tone_a": "float64", "tone_b": "float64",
+        "difference": "float64", "ci_low": "float64", "ci_high": "float64", "p_value": "float64",
+        "q_value": "float64"},
+    "distinctive_terms": {
+        "group_kind": "str", "group": "str", "feature_kind": "str", "rank": "int64", "feature": "str",
+        "count": "int64", "count_rest": "int64", "log_odds": "float64", "z": "float64"},
+}
+
+
+def _frame(name: str, rows: list) -> pd.DataFrame:
+    """``rows`` (tuples in column order) as table ``name``, typed even with no rows."""
+    cols = _COLUMNS[name]
+    df = pd.DataFrame(rows, columns=list(cols)) if rows else pd.DataFrame({c: [] for c in cols})
+    return df.astype(cols)
+
+
+# ------------------------------------------------------------------------------------------ units
+
+
+def period_of(published: pd.Series, period: str = "month") -> tuple[pd.Series, pd.Series]:
+    """The period label and its first day for each date (``YYYY-MM-DD``; empty: undated, both empty).
+
+    Labels: ``2022-03`` (month), ``2022-03-07`` (the week's Monday), ``2022Q1`` (quarter).
+
+    Args:
+        published: dates as ``documents.published`` holds them.
+        period: ``month``, ``week`` or ``quarter`` (parameter ``summary.period``).
+
+    Example:
+        >>> label, start = period_of(pd.Series(["2022-03-09", ""]), "week")
+        >>> label.tolist(), start.tolist()
+        (['2022-03-07', ''], ['2022-03-07', ''])
+    """
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {', '.join(PERIODS)}; got {period!r}")
+    ts = pd.to_datetime(published.astype(str), format="%Y-%m-%d", errors="coerce")
+    p = ts.dt.to_period(PERIODS[period])
+    start = p.dt.start_time.dt.strftime("%Y-%m-%d")
+    label = {"month": lambda: p.dt.strftime("%Y-%m"), "week": lambda: start,
+             "quarter": lambda: p.dt.strftime("%YQ%q")}[period]()
+    return label.fillna("").astype(str), start.fillna("").astype(str)
+
+
+def tone_units(mentions: pd.DataFrame, targets: pd.DataFrame, sentence_sentiment: pd.DataFrame,
+               documents: pd.DataFrame, method: str = "vader") -> pd.DataFrame:
+    """One row per actor and sentence naming it: the tone toward the actor there, and the sentence's tone.
+
+    Args:
+        mentions: ``actor_mentions`` (only counted mentions are used).
+        targets: ``actor_mention_sentiment``: ``score`` and ``polarity`` of the actor's first mention in
+            the sentence become the unit's (the same choice as ``actor_sentiment``); empty: no target tone.
+        sentence_sentiment: ``sentence_sentiment``; the ``adjusted_compound`` of ``method`` is
+            ``sentence_tone``.
+        documents: ``documents``, for each unit's ``source`` and ``published``.
+        method: the lexicon of ``sentence_tone`` (parameter ``sentiment.method``).
+
+    Returns:
+        actor_id, segment_id, doc_id, mentions (counted mentions of the actor in the sentence), score and
+        polarity (empty without a targeted score), sentence_tone, source, published; sorted by actor_id,
+        segment_id.
+    """
+    m = mentions[mentions["counted"].astype(bool)]
+    if m.empty:
+        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "mentions" else "float64"
+                                          if c in ("score", "sentence_tone") else "str") for c in _UNIT_COLUMNS})
+    units = (m.groupby(["actor_id", "segment_id"], sort=True)
+             .agg(doc_id=("doc_id", "first"), mentions=("start", "size")).reset_index())
+    units["mentions"] = units["mentions"].astype("int64")
+    if targets is not None and len(targets):
+        t = (targets.sort_values(["doc_id", "start", "end", "actor_id"], kind="stable")
+             .drop_duplicates(["actor_id", "segment_id"]).set_index(["actor_id", "segment_id"]))
+        key = pd.MultiIndex.from_frame(units[["actor_id", "segment_id"]])
+        units["score"] = t["score"].reindex(key).to_numpy(dtype=np.float64)
+        units["polarity"] = t["polarity"].reindex(key).fillna("").astype(str).to_numpy()
+    else:
+        units["score"], units["polarity"] = np.nan, ""
+    ss = sentence_sentiment[sentence_sentiment["method"] == method].set_index("segment_id")["adjusted_compound"]
+    units["sentence_tone"] = units["segment_id"].map(ss).astype(np.float64)
+    docs = documents.set_index("doc_id")
+    for col in ("source", "published"):
+        units[col] = units["doc_id"].map(docs[col].astype(str)).fillna("").astype(str)
+    return units[_UNIT_COLUMNS]
+
+
+# ----------------------------------------------------------------------------- cluster statistics
+
+
+def _doc_sums(g: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Documents (sorted), the sum and the number of targeted scores in each, over ``g``'s scored units."""
+    s = g[g["score"].notna()].sort_values(["doc_id", "score"], kind="stable")
+    if s.empty:
+        return np.array([], dtype=object), np.array([]), np.array([])
+    agg = s.groupby("doc_id", sort=True)["score"].agg(["sum", "size"])
+    return agg.index.to_numpy(), agg["sum"].to_numpy(np.float64), agg["size"].to_numpy(np.float64)
+
+
+def _cluster_draws(sums: np.ndarray, counts: np.ndarray, resamples: int,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Resampled totals of ``sums`` and ``counts``: documents drawn with replacement, each with all its units."""
+    if len(sums) == 0:
+        return np.zeros(resamples), np.zeros(resamples)
+    idx = rng.integers(0, len(sums), size=(resamples, len(sums)))
+    return sums[idx].sum(1), counts[idx].sum(1)
+
+
+def _interval(draws: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.percentile(draws, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def _r(x: float) -> float:
+    return round(float(x), 6)
+
+
+def _cells(units: pd.DataFrame, by: str, table: str, min_sentences: int, resamples: int, seed: int):
+    """Per actor and ``by`` value: the row's statistics, and the cell's bootstrap totals (for contrasts).
+
+    Yields ``(actor_id, group, stats, draws)``; ``draws`` is ``(sums, counts)`` of the resampled documents.
+    """
+    for (actor, group), g in units.groupby(["actor_id", by], sort=True):
+        docs, sums, counts = _doc_sums(g)
+        rng = keyed_rng(seed, table, actor, group)
+        draws = _cluster_draws(sums, counts, resamples, rng)
+        n = int(counts.sum())
+        if n:
+            tone = sums.sum() / n
+            # one document: resampling it gives its own mean every time, which says nothing of the spread
+            lo, hi = _interval(draws[0] / draws[1]) if len(docs) >= 2 else (np.nan, np.nan)
+        else:
+            tone = lo = hi = np.nan
+        pol = g.loc[g["score"].notna(), "polarity"]
+        sent = np.sort(g["sentence_tone"].dropna().to_numpy(np.float64))
+        stats = (int(g["mentions"].sum()), int(g["doc_id"].nunique()), n, _r(tone), _r(lo), _r(hi),
+                 _r((pol == "negative").mean()) if n else np.nan, _r((pol == "positive").mean()) if n else np.nan,
+                 _r(sent.mean()) if len(sent) else np.nan, n < min_sentences)
+        yield actor, group, stats, draws
+
+
+def actor_source_sentiment(units: pd.DataFrame, min_sentences: int = 3, resamples: int = 1000,
+                           seed: int = 42) -> pd.DataFrame:
+    """Tone toward each actor per source, with a 95% cluster-bootstrap interval over documents.
+
+    Args:
+        units: :func:`tone_units`; units without a source are left out.
+        min_sentences: a row resting on fewer scored sentences is ``flagged`` (``sentiment.min_sentences``).
+        resamples: bootstrap resamples (``sentiment.bootstrap_resamples``).
+        seed: the run's seed; each row draws from ``keyed_rng(seed, "actor_source_sentiment", actor, source)``.
+
+    Returns:
+        actor_id, source, mentions, documents, n_sentences (scored units), target_tone (their mean) with
+        ci_low and ci_high (empty with fewer than two documents), share_negative and share_positive (of the
+        units, by the targeted polarity), sentence_tone (mean lexicon tone of those sentences), flagged;
+        sorted by actor_id, source.
+    """
+    u = units[units["source"] != ""]
+    rows = [(a, s, *stats) for a, s, stats, _ in _cells(u, "source", "actor_source_sentiment", min_sentences,
+                                                         resamples, seed)]
+    return _frame("actor_source_sentiment", rows)
+
+
+def actor_period_sentiment(units: pd.DataFrame, period: str = "month", min_sentences: int = 3,
+                           resamples: int = 1000, seed: int = 42) -> pd.DataFrame:
+    """Tone toward each actor per period (``summary.period``), like :func:`actor_source_sentiment`.
+
+    Rows are keyed by actor_id and period (:func:`period_of`'s label), with ``period_start`` (its first
+    day) beside it; undated units are left out; a period resting on fewer than ``min_sentences`` scored
+    sentences is ``flagged`` (the timelines shade it).
+    """
+    label, start = period_of(units["published"], period)
+    u = units.assign(_period=label.to_numpy())
+    u = u[u["_period"] != ""]
+    first_day = dict(zip(label, start))
+    rows = [(a, p, first_day[p], *stats) for a, p, stats, _ in _cells(u, "_period", "actor_period_sentiment",
+                                                                       min_sentences, resamples, seed)]
+    return _frame("actor_period_sentiment", rows)
+
+
+# ------------------------------------------------------------------------------------ contrasts
+
+
+def bh_qvalues(p: Sequence[float]) -> np.ndarray:
+    """Benjamini-Hochberg q-values: the smallest false discovery rate at which each test is rejected.
+
+    Example:
+        >>> bh_qvalues([0.01, 0.04, 0.03, 0.5]).round(3).tolist()
+        [0.04, 0.053, 0.053, 0.5]
+    """
+    p = np.asarray(p, dtype=np.float64)
+    m = len(p)
+    if m == 0:
+        return p
+    order = np.argsort(p, kind="stable")
+    ranked = p[order] * m / np.arange(1, m + 1)
+    q = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.minimum(q, 1.0)
+    return out
+
+
+def _permutation_p(sums: np.ndarray, counts: np.ndarray, in_a: np.ndarray, permutations: int,
+                   rng: np.random.Generator) -> float:
+    """Two-sided permutation p-value of the difference in mean tone between documents in and out of ``in_a``.
+
+    The documents' labels are shuffled, each document keeping all its units; ``(1 + extreme) / (1 + P)``.
+    """
+    total_s, total_n = sums.sum(), counts.sum()
+    obs = sums[in_a].sum() / counts[in_a].sum() - (total_s - sums[in_a].sum()) / (total_n - counts[in_a].sum())
+    labels = rng.permuted(np.broadcast_to(in_a, (permutations, len(in_a))), axis=1).astype(np.float64)
+    sa, na = labels @ sums, labels @ counts
+    diff = sa / na - (total_s - sa) / (total_n - na)
+    # a permuted difference equal to the observed one (up to rounding) counts as extreme
+    extreme = int(np.sum(np.abs(diff) >= abs(obs) - 1e-9))
+    return (1 + extreme) / (1 + permutations)
+
+
+def source_contrasts(units: pd.DataFrame, actor_ids: Sequence[str] | None = None, min_sentences: int = 3,
+                     resamples: int = 1000, seed: int = 42) -> pd.DataFrame:
+    """Differences in tone toward each actor between sources: every pair, and each source against all others.
+
+    A contrast is tested when both sides rest on at least ``min_sentences`` scored sentences. Its interval
+    is a stratified cluster bootstrap: each source's documents are resampled on their own, with the same
+    generators as :func:`actor_source_sentiment`'s intervals (``(all others)`` adds up the other sources'
+    resamples). Its p-value is a permutation test: the source labels of the documents on the two sides are
+    shuffled ``resamples`` times (generator keyed by actor and the two sources), each document keeping all
+    its units. The q-values are Benjamini-Hochberg over every contrast of the table.
+
+    Args:
+        units: :func:`tone_units`; units without a source are left out.
+        actor_ids: the actors to compare (e.g. the most mentioned); ``None``: every actor.
+        min_sentences: see above (``sentiment.min_sentences``).
+        resamples: bootstrap resamples and permutations (``sentiment.bootstrap_resamples``).
+        seed: the run's seed.
+
+    Returns:
+        actor_id, source_a, source_b (a source after source_a, or ``(all others)``), documents_a/_b,
+        n_sentences_a/_b, tone_a, tone_b, difference (tone_a - tone_b) with ci_low, ci_high (95%), p_value,
+        q_value; sorted by actor_id, source_a, source_b.
+    """
+    u = units[(units["source"] != "") & units["score"].notna()]
+    if actor_ids is not None:
+        u = u[u["actor_id"].isin(list(actor_ids))]
+    rows = []
+    for actor, g in u.groupby("actor_id", sort=True):
+        cells = {s: (d, s_, c_) for s, d, s_, c_ in
+                 ((s, *_doc_sums(gs)) for s, gs in g.groupby("source", sort=True))}
+        draws = {s: _cluster_draws(v[1], v[2], resamples, keyed_rng(seed, "actor_source_sentiment", actor, s))
+                 for s, v in cells.items()}
+        sources = sorted(cells)
+        enough = [s for s in sources if cells[s][2].sum() >= min_sentences]
+        pairs = [(a, b) for i, a in enumerate(enough) for b in enough[i + 1:]]
+        if len(sources) > 1:
+            pairs += [(a, ALL_OTHERS) for a in enough
+                      if sum(cells[s][2].sum() for s in sources if s != a) >= min_sentences]
+        for a, b in pairs:
+            others = [b] if b != ALL_OTHERS else [s for s in sources if s != a]
+            side_b = [cells[s] for s in others]
+            sums = np.concatenate([cells[a][1], *(c[1] for c in side_b)])
+            counts = np.concatenate([cells[a][2], *(c[2] for c in side_b)])
+            in_a = np.zeros(len(sums), dtype=bool)
+            in_a[: len(cells[a][1])] = True
+            tone_a = cells[a][1].sum() / cells[a][2].sum()
+            tone_b = sum(c[1].sum() for c in side_b) / sum(c[2].sum() for c in side_b)
+            diff_draws = (draws[a][0] / draws[a][1]
+                          - sum(draws[s][0] for s in others) / sum(draws[s][1] for s in others))
+            lo, hi = _interval(diff_draws)
+            p = _permutation_p(sums, counts, in_a, resamples, keyed_rng(seed, "source_contrasts", actor, a, b))
+            rows.append([actor, a, b, len(cells[a][0]), sum(len(c[0]) for c in side_b), int(cells[a][2].sum()),
+                         int(sum(c[2].sum() for c in side_b)), _r(tone_a), _r(tone_b), _r(tone_a - tone_b), _r(lo),
+                         _r(hi), _r(p), np.nan])
+    out = _frame("source_contrasts", rows)
+    out["q_value"] = bh_qvalues(out["p_value"].to_numpy()).round(6)
+    return out.sort_values(["actor_id", "source_a", "source_b"], kind="stable").reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------- distinctive terms
+
+
+def log_odds(counts_a: np.ndarray, counts_b: np.ndarray, prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted log-odds ratio of each feature in a against b, and its z-score (Monroe et al. 2008, eq. 16-22).
+
+    ``delta_w = log((y_aw + α_w) / (n_a + α0 - y_aw - α_w)) - log((y_bw + α_w) / (n_b + α0 - y_bw - α_w))``,
+    ``var ≈ 1 / (y_aw + α_w) + 1 / (y_bw + α_w)``, ``z = delta / sqrt(var)``.
+
+    Args:
+        counts_a: each feature's count in group a.
+        counts_b: the same features' counts in group b.
+        prior: the Dirichlet prior α (informative: proportional to the features' counts in a background,
+            here both groups together), all positive.
+
+    Example:
+        >>> d, z = log_odds(np.array([30, 5]), np.array([10, 25]), np.array([40, 30]))
+        >>> (d > 0).tolist(), bool(z[0] > 2 and z[1] < -2)
+        ([True, False], True)
+    """
+    a, b, alpha = (np.asarray(x, dtype=np.float64) for x in (counts_a, counts_b, prior))
+    n_a, n_b, a0 = a.sum(), b.sum(), alpha.sum()
+    delta = np.log((a + alpha) / (n_a + a0 - a - alpha)) - np.log((b + alpha) / (n_b + a0 - b - alpha))
+    z = delta / np.sqrt(1.0 / (a + alpha) + 1.0 / (b + alpha))
+    return delta, z
+
+
+def _word_counts(documents: pd.DataFrame):
+    """Documents x words (sparse counts) and the vocabulary: the topic terms' tokens, stop words out."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from analysis.topics import _TERM_PATTERN, _stop_words
+
+    vec = CountVectorizer(token_pattern=_TERM_PATTERN, lowercase=True, stop_words=_stop_words(), dtype=np.int64)
+    try:
+        x = vec.fit_transform(documents["text"].astype(str).tolist())
+    except ValueError:          # no word at all (empty documents, stop words only)
+        return None, np.array([], dtype=object)
+    return x.tocsr(), vec.get_feature_names_out()
+
+
+def _group_matrix(labels: np.ndarray, groups: list[str]):
+    from scipy import sparse
+
+    col = {g: i for i, g in enumerate(groups)}
+    rows = np.array([col.get(v, -1) for v in labels])
+    keep = rows >= 0
+    return sparse.csr_matrix((np.ones(keep.sum()), (rows[keep], np.flatnonzero(keep))),
+                             shape=(len(groups), len(labels)))
+
+
+def _distinct(kind: str, feature_kind: str, groups: list[str], per_group: np.ndarray, names: np.ndarray,
+              top_n: int) -> list:
+    """Rows for each group against the others together, the ``top_n`` features of highest z (z > 0)."""
+    rows = []
+    total = per_group.sum(0)
+    keep = total > 0
+    per_group, total, names = per_group[:, keep], total[keep], names[keep]
+    if len(groups) < 2 or total.sum() == 0:
+        return rows
+    for g, counts in zip(groups, per_group):
+        rest = total - counts
+        delta, z = log_odds(counts, rest, total)
+        cand = np.flatnonzero((counts > 0) & (z > 0))
+        # highest z first, ties by the feature's name
+        order = cand[np.lexsort((names[cand], -np.round(z[cand], 9)))][:top_n]
+        rows += [(kind, g, feature_kind, r + 1, str(names[i]), int(counts[i]), int(rest[i]), _r(delta[i]), _r(z[i]))
+                 for r, i in enumerate(order)]
+    return rows
+
+
+def distinctive_terms(documents: pd.DataFrame, mentions: pd.DataFrame, period: str = "month",
+                      top_n: int = 20) -> pd.DataFrame:
+    """The words and the actors that most set each source, and each period, apart from the rest.
+
+    For each source against all other sources together (and each period against all other periods):
+    the weighted log-odds ratio of every word and every actor with an informative Dirichlet prior (the
+    counts of all the compared documents together), and its z-score (:func:`log_odds`); the ``top_n``
+    features of highest z are kept. Words are the topic terms' tokens (letters, inner hyphens) in
+    lower case, English and news stop words left out; actors are counted mentions.
+
+    Args:
+        documents: ``documents`` (``text``, ``source``, ``published``).
+        mentions: ``actor_mentions`` (counted mentions are the actors' counts).
+        period: ``summary.period``.
+        top_n: features kept per group and kind (``summary.distinctive_terms``).
+
+    Returns:
+        group_kind (``source`` or ``period``), group, feature_kind (``word`` or ``actor``), rank (1: the
+        highest z), feature (a word or an actor_id), count (in the group), count_rest (in the others),
+        log_odds, z; sorted by group_kind, group, feature_kind, rank.
+    """
+    docs = documents.sort_values("doc_id", kind="stable").reset_index(drop=True)
+    counted = mentions[mentions["counted"].astype(bool)]
+    period_label, _ = period_of(docs["published"], period)
+    labels = {"source": docs["source"].astype(str).to_numpy(), "period": period_label.to_numpy()}
+    x, vocab = None, None
+    rows = []
+    for kind, lab in labels.items():
+        groups = sorted(set(lab) - {""})
+        if len(groups) < 2:
+            continue
+        if x is None:
+            x, vocab = _word_counts(docs)
+        gm = _group_matrix(lab, groups)
+        if x is not None:
+            rows += _distinct(kind, "word", groups, np.asarray((gm @ x).todense()), vocab, top_n)
+        actor_names = np.array(sorted(counted["actor_id"].unique()), dtype=object)
+        if len(actor_names):
+            group_of = dict(zip(docs["doc_id"], lab))
+            c = counted.assign(_g=counted["doc_id"].map(group_of).fillna(""))
+            c = c[c["_g"] != ""]
+            tab = pd.crosstab(c["_g"], c["actor_id"]).reindex(index=groups, columns=actor_names, fill_value=0)
+            rows += _distinct(kind, "actor", groups, tab.to_numpy(np.int64), actor_names, top_n)
+    out = _frame("distinctive_terms", rows)
+    return out.sort_values(["group_kind", "group", "feature_kind", "rank"], kind="stable").reset_index(drop=True)
+
+
+def pair_log_odds(documents: pd.DataFrame, source_a: str, source_b: str) -> pd.DataFrame:
+    """Every word's weighted log-odds of ``source_a`` against ``source_b`` (prior: both together), for a plot.
+
+    Returns:
+        feature, count_a, count_b, log_odds, z (positive: more ``source_a``'s), sorted by z.
+    """
+    docs = documents[documents["source"].isin([source_a, source_b])].sort_values("doc_id", kind="stable")
+    x, vocab = _word_counts(docs) if len(docs) else (None, np.array([], dtype=object))
+    if x is None:
+        return pd.DataFrame({"feature": pd.Series(dtype="str"), "count_a": pd.Series(dtype="int64"),
+                             "count_b": pd.Series(dtype="int64"), "log_odds": pd.Series(dtype="float64"),
+                             "z": pd.Series(dtype="float64")})
+    gm = _group_matrix(docs["source"].to_numpy(), [source_a, source_b])
+    ca, cb = np.asarray((gm @ x).todense()).astype(np.int64)
+    delta, z = log_odds(ca, cb, ca + cb)
+    out = pd.DataFrame({"feature": vocab.astype(str), "count_a": ca, "count_b": cb, "log_odds": delta.round(6),
+                        "z": z.round(6)})
+    return out.sort_values(["z", "feature"], kind="stable").reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------- reporting
+
+
+def reasons(documents: pd.DataFrame, units: pd.DataFrame | None = None) -> dict[str, str]:
+    """Why a comparison is empty, by kind (``source``, ``period``); nothing for one that can be made.
+
+    Example:
+        >>> reasons(pd.DataFrame({"source": ["", ""], "published": ["2022-03-01", "2022-04-01"]}))
+        {'source': 'the corpus has no sources (set corpus.source_column)'}
+    """
+    out = {}
+    sources = set(documents["source"].astype(str)) - {""}
+    dates = set(documents["published"].astype(str)) - {""}
+    if not sources:
+        out["source"] = "the corpus has no sources (set corpus.source_column)"
+    elif len(sources) == 1:
+        out["source"] = f"the corpus has one source only ({next(iter(sources))})"
+    if not dates:
+        out["period"] = "the corpus has no dates (set corpus.date_column)"
+    if units is not None and not len(units):
+        out.setdefault("source", "no counted actor mentions")
+        out.setdefault("period", "no counted actor mentions")
+    return out
+
+
+def _q_text(q: float) -> str:
+    return "q < 0.001" if q < 0.001 else f"q = {q:.3f}"
+
+
+def contrast_findings(contrasts: pd.DataFrame, per_source: pd.DataFrame, actors: pd.DataFrame,
+                      max_lines: int = 5, level: float = Q_LEVEL) -> list[str]:
+    """Plain lines for the largest pairwise differences that survive the correction (q < ``level``).
+
+    At most one line per actor (its largest difference), the ``max_lines`` largest; actors by display name,
+    the outlet of lower tone first: "Tone toward NATO: rt.com -0.41 [-0.48, -0.34] vs bbc.co.uk -0.05 [-0.12, +0.02]; difference -0.36
+    [-0.45, -0.27], q < 0.001."
+    """
+    n_tested, n_sig = len(contrasts), int((contrasts["q_value"] < level).sum())
+    sig = contrasts[(contrasts["q_value"] < level) & (contrasts["source_b"] != ALL_OTHERS)]
+    if sig.empty:
+        return ([f"Tone toward actors by outlet: no pair of outlets differs at q < {level} ({n_sig} of {n_tested} "
+                 "contrasts, pairs and one-against-the-rest, Benjamini-Hochberg over all of them)."] if n_tested else [])
+    names = dict(zip(actors["actor_id"], actors["name"]))
+    cell = per_source.set_index(["actor_id", "source"])
+    best = (sig.assign(_abs=sig["difference"].abs())
+            .sort_values(["_abs", "actor_id", "source_a", "source_b"], ascending=[False, True, True, True], kind="stable")
+            .drop_duplicates("actor_id").head(max_lines))
+
+    def side(actor, source) -> str:
+        r = cell.loc[(actor, source)]
+        ci = f" [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]" if pd.notna(r["ci_low"]) else ""
+        return f"{source} {r['target_tone']:+.2f}{ci}"
+
+    out = [f"Tone toward actors by outlet: {n_sig} of {n_tested} pairwise and one-against-the-rest contrasts "
+           f"differ at q < {level} (Benjamini-Hochberg); the largest, one per actor:"]
+    for _, r in best.iterrows():
+        a, b, d, lo, hi = r["source_a"], r["source_b"], r["difference"], r["ci_low"], r["ci_high"]
+        if d > 0:            # the lower tone first, as a reader asks it: who is more negative, by how much
+            a, b, d, lo, hi = b, a, -d, -hi, -lo
+        out.append(f"Tone toward {names.get(r['actor_id'], r['actor_id'])}: {side(r['actor_id'], a)} vs "
+                   f"{side(r['actor_id'], b)}; difference {d:+.2f} [{lo:+.2f}, {hi:+.2f}], {_q_text(r['q_value'])}.")
+    return out

@@ -1,0 +1,188 @@
+"""Outlets and periods compared: planted differences found, the null left alone, documents resampled as wholes.
+
+Synthetic tone units (one actor in one sentence) with a tone per document on top of the sentence's, so
+that sentences of one document agree with each other as real articles do; no model, well under a
+second per test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import compare
+
+SOURCES = ["bbc.co.uk", "reuters.com", "rt.com", "tass.com"]
+
+
+def _units(seed: int = 0, docs_per_source: int = 25, planted: float = 0.0, doc_sd: float = 0.3,
+           actors=("NATO", "RUS", "UKR")) -> pd.DataFrame:
+    """Units of ``docs_per_source`` documents per source; rt.com's sentences about NATO moved by ``planted``."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in SOURCES:
+        for d in range(docs_per_source):
+            doc = f"{s[:3]}{d:03d}"
+            date = f"2022-{3 + d % 4:02d}-{1 + d % 28:02d}"
+            for a in actors:
+                offset = rng.normal(0, doc_sd)                 # the document's own register about the actor
+                for k in range(int(rng.integers(1, 5))):
+                    score = offset + rng.normal(0, 0.2) + (planted if (s == "rt.com" and a == "NATO") else 0.0)
+                    score = float(np.clip(score, -1, 1))
+                    pol = "negative" if score < -0.05 else "positive" if score > 0.05 else "neutral"
+                    rows.append((a, f"{doc}:s{k:02d}", doc, 1, score, pol, score / 2, s, date))
+    return pd.DataFrame(rows, columns=compare._UNIT_COLUMNS)
+
+
+def _shuffle_sources(units: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The same units with the documents' source labels shuffled across documents (the null)."""
+    docs = units.drop_duplicates("doc_id")[["doc_id", "source"]]
+    perm = np.random.default_rng(seed).permutation(docs["source"].to_numpy())
+    return units.assign(source=units["doc_id"].map(dict(zip(docs["doc_id"], perm))))
+
+
+def test_a_planted_difference_is_found_with_its_sign():
+    units = _units(planted=-0.6)
+    c = compare.source_contrasts(units, resamples=300, seed=1)
+    row = c[(c["actor_id"] == "NATO") & (c["source_a"] == "bbc.co.uk") & (c["source_b"] == "rt.com")].iloc[0]
+    assert row["difference"] > 0.4 and row["ci_low"] > 0 and row["q_value"] < 0.05      # bbc - rt: rt lower
+    rest = c[(c["actor_id"] == "NATO") & (c["source_a"] == "rt.com") & (c["source_b"] == compare.ALL_OTHERS)].iloc[0]
+    assert rest["difference"] < -0.4 and rest["ci_high"] < 0 and rest["q_value"] < 0.05
+    nato_rt = c[(c["actor_id"] == "NATO") & ((c["source_a"] == "rt.com") | (c["source_b"] == "rt.com"))]
+    assert len(nato_rt) == 4 and (nato_rt["q_value"] < 0.05).all()
+    # the other actors' contrasts are null: at most one of their twenty is a false discovery
+    assert (c.loc[c["actor_id"] != "NATO", "q_value"] < 0.05).sum() <= 1
+    per_source = compare.actor_source_sentiment(units, resamples=300, seed=1)
+    lines = compare.contrast_findings(c, per_source, pd.DataFrame({"actor_id": ["NATO"], "name": ["NATO (alliance)"]}))
+    nato = [line for line in lines if line.startswith("Tone toward NATO (alliance): ")]
+    assert len(nato) == 1 and ": rt.com -0.58 [" in nato[0] and "; difference -0.53 [" in nato[0], lines
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_shuffled_sources_give_no_more_discoveries_than_the_correction_allows(seed):
+    units = _shuffle_sources(_units(seed=seed, planted=-0.6), seed)
+    c = compare.source_contrasts(units, resamples=200, seed=seed)
+    assert len(c) == 3 * (6 + 4)                      # three actors, six pairs and four against the rest
+    assert (c["q_value"] < 0.05).mean() <= 0.05
+    assert 0.2 < c["p_value"].mean() < 0.8            # p-values spread over (0, 1], not piled near 0
+
+
+def test_one_long_article_counts_as_one_document_in_the_resampling():
+    """Forty sentences of one article against six short ones: the interval spans both, not the forty."""
+    long = [("NATO", f"long:s{k:02d}", "long", 1, -0.8, "negative", 0.0, "rt.com", "") for k in range(40)]
+    short = [("NATO", f"d{i}:s00", f"d{i}", 1, 0.3 + 0.02 * i, "positive", 0.0, "rt.com", "") for i in range(6)]
+    clustered = pd.DataFrame(long + short, columns=compare._UNIT_COLUMNS)
+    # the same 46 sentences, each its own document
+    spread = clustered.assign(doc_id=[f"x{i}" for i in range(46)])
+    a = compare.actor_source_sentiment(clustered, resamples=500, seed=3).iloc[0]
+    b = compare.actor_source_sentiment(spread, resamples=500, seed=3).iloc[0]
+    assert a["target_tone"] == b["target_tone"] and a["documents"] == 7 and b["documents"] == 46
+    assert a["ci_high"] - a["ci_low"] > 0.6            # the long article in or out of a resample
+    assert a["ci_high"] - a["ci_low"] > 4 * (b["ci_high"] - b["ci_low"])
+
+
+def test_intervals_and_tests_are_keyed_deterministic_and_sorted():
+    units = _units(seed=4)
+    a = compare.source_contrasts(units, resamples=200, seed=9)
+    assert a.equals(compare.source_contrasts(units.sample(frac=1, random_state=2), resamples=200, seed=9))
+    assert a[["actor_id", "source_a", "source_b"]].equals(
+        a[["actor_id", "source_a", "source_b"]].sort_values(["actor_id", "source_a", "source_b"]).reset_index(drop=True))
+    # a cell's interval is its own: other actors and other sources do not move it
+    per = compare.actor_source_sentiment(units, resamples=200, seed=9)
+    fewer = compare.actor_source_sentiment(units[(units["actor_id"] == "RUS") & (units["source"] != "tass.com")],
+                                           resamples=200, seed=9)
+    key = ["actor_id", "source"]
+    assert per.merge(fewer, on=key, suffixes=("", "_f")).eval("ci_low == ci_low_f and ci_high == ci_high_f").all()
+    pair = a[(a["actor_id"] == "RUS") & (a["source_a"] == "bbc.co.uk") & (a["source_b"] == "rt.com")]
+    alone = compare.source_contrasts(units[(units["actor_id"] == "RUS") & units["source"].isin(["bbc.co.uk", "rt.com"])],
+                                     resamples=200, seed=9)
+    alone = alone[alone["source_b"] == "rt.com"]
+    assert pair[["difference", "ci_low", "ci_high", "p_value"]].to_numpy().tolist() == \
+        alone[["difference", "ci_low", "ci_high", "p_value"]].to_numpy().tolist()
+
+
+def test_periods_are_labelled_and_thin_ones_flagged():
+    label, start = compare.period_of(pd.Series(["2022-02-24", "2022-03-06", "2022-03-07", ""]), "month")
+    assert label.tolist() == ["2022-02", "2022-03", "2022-03", ""] and start.tolist()[0] == "2022-02-01"
+    assert compare.period_of(pd.Series(["2022-03-06", "2022-03-07"]), "week")[0].tolist() == ["2022-02-28", "2022-03-07"]
+    assert compare.period_of(pd.Series(["2022-05-06"]), "quarter")[0].tolist() == ["2022Q2"]
+    with pytest.raises(ValueError, match="month, week, quarter.*'day'"):
+        compare.period_of(pd.Series(["2022-05-06"]), "day")
+    units = _units(seed=5, docs_per_source=6)
+    units.loc[units.index[0], "published"] = "2022-09-01"        # one sentence alone in September
+    t = compare.actor_period_sentiment(units, "month", min_sentences=3, resamples=100, seed=1)
+    sept = t[(t["period"] == "2022-09")].iloc[0]
+    assert sept["flagged"] and sept["n_sentences"] == 1 and np.isnan(sept["ci_low"])
+    assert not t[t["period"] == "2022-03"]["flagged"].any()
+    assert set(t["period_start"]) >= {"2022-03-01", "2022-09-01"}
+
+
+def test_corpora_without_sources_or_dates_give_empty_tables_and_a_reason():
+    units = _units(seed=6).assign(source="", published="")
+    docs = pd.DataFrame({"doc_id": units["doc_id"].unique(), "source": "", "published": "", "text": "NATO said so."})
+    for t in (compare.actor_source_sentiment(units), compare.actor_period_sentiment(units),
+              compare.source_contrasts(units)):
+        assert t.empty and len(t.columns) > 5
+    assert t.dtypes["q_value"] == "float64"
+    mentions = pd.DataFrame({"doc_id": docs["doc_id"], "actor_id": "NATO", "counted": True})
+    assert compare.distinctive_terms(docs, mentions).empty
+    assert set(compare.reasons(docs)) == {"source", "period"}
+    assert compare.contrast_findings(compare.source_contrasts(units), compare.actor_source_sentiment(units),
+                                     pd.DataFrame({"actor_id": [], "name": []})) == []
+
+
+def test_tone_units_take_the_first_counted_mention_per_sentence():
+    mentions = pd.DataFrame({"doc_id": ["d1"] * 4, "segment_id": ["d1:s0", "d1:s0", "d1:s1", "d1:s1"],
+                             "actor_id": ["NATO", "NATO", "NATO", "RUS"], "start": [0, 20, 40, 60],
+                             "end": [4, 24, 44, 66], "counted": [True, True, True, False]})
+    targets = mentions[mentions["counted"]].assign(score=[0.5, -0.9, -0.2],
+                                                  polarity=["positive", "negative", "negative"])
+    ss = pd.DataFrame({"segment_id": ["d1:s0", "d1:s1", "d1:s0"], "method": ["vader", "vader", "afinn"],
+                       "adjusted_compound": [0.1, -0.3, 0.9]})
+    docs = pd.DataFrame({"doc_id": ["d1"], "source": ["rt.com"], "published": ["2022-03-01"]})
+    u = compare.tone_units(mentions, targets.iloc[::-1], ss, docs, "vader")
+    assert u[["actor_id", "segment_id", "mentions", "score", "sentence_tone", "source"]].values.tolist() == [
+        ["NATO", "d1:s0", 2, 0.5, 0.1, "rt.com"], ["NATO", "d1:s1", 1, -0.2, -0.3, "rt.com"]]
+
+
+def test_distinctive_terms_rank_a_planted_word_first_and_keep_common_words_down():
+    rng = np.random.default_rng(0)
+    common = ["troops", "city", "talks", "forces", "report", "region"]
+    texts, sources, dates = [], [], []
+    for i in range(120):
+        s = SOURCES[i % 4]
+        words = list(rng.choice(common, 12))
+        if s == "rt.com":
+            words += ["provocation"] * int(rng.integers(1, 3))
+        texts.append(" ".join(words))
+        sources.append(s)
+        dates.append(f"2022-0{3 + i % 2}-10")
+    docs = pd.DataFrame({"doc_id": [f"d{i:03d}" for i in range(120)], "text": texts, "source": sources,
+                         "published": dates})
+    mentions = pd.DataFrame({"doc_id": docs["doc_id"], "actor_id": np.where(docs["source"] == "tass.com", "RUS", "UKR"),
+                             "counted": True})
+    t = compare.distinctive_terms(docs, mentions, top_n=5)
+    rt = t[(t["group_kind"] == "source") & (t["group"] == "rt.com") & (t["feature_kind"] == "word")]
+    assert rt.iloc[0]["feature"] == "provocation" and rt.iloc[0]["z"] > 5 and rt.iloc[0]["count_rest"] == 0
+    assert (rt.loc[rt["feature"].isin(common), "z"] < 2).all()
+    assert t[(t["group"] == "tass.com") & (t["feature_kind"] == "actor")].iloc[0]["feature"] == "RUS"
+    assert set(t.loc[t["group_kind"] == "period", "group"]) == {"2022-03", "2022-04"}
+    assert t.equals(t.sort_values(["group_kind", "group", "feature_kind", "rank"]).reset_index(drop=True))
+    pair = compare.pair_log_odds(docs, "rt.com", "bbc.co.uk")
+    assert pair.iloc[-1]["feature"] == "provocation" and pair.iloc[-1]["count_b"] == 0
+
+
+def test_log_odds_match_the_formula_by_hand():
+    d, z = compare.log_odds(np.array([8, 2]), np.array([4, 6]), np.array([12, 8]))
+    # word 0: log((8+12)/(10+20-8-12)) - log((4+12)/(10+20-4-12))
+    assert d[0] == pytest.approx(np.log(20 / 10) - np.log(16 / 14))
+    assert z[0] == pytest.approx(d[0] / np.sqrt(1 / 20 + 1 / 16))
+
+
+def test_benjamini_hochberg_matches_the_step_up_rule():
+    p = np.array([0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205, 0.212, 0.216])
+    q = compare.bh_qvalues(p)
+    # rejected at 5%: the largest k with p_(k) <= k/m * 0.05 is k=2
+    assert ((q < 0.05) == (np.arange(10) < 2)).all()
+    assert q[0] == pytest.approx(0.01) and (np.diff(q) >= 0).all()
