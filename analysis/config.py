@@ -65,7 +65,7 @@ REGISTRY: tuple[Stage, ...] = (
     Stage("sentiment", "04_sentiment.ipynb", ("corpus", "actors", "topics"),
           ("corpus", "embeddings", "actors", "sentiment", "topics"), "Sentiment"),
     Stage("summary", "05_summary.ipynb", ("corpus", "topics", "actors", "sentiment"),
-          ("corpus", "embeddings", "topics", "actors", "sentiment"), "Actors x topics x tone"),
+          ("corpus", "embeddings", "topics", "actors", "sentiment", "summary"), "Actors x topics x tone"),
 )
 # Views of the registry by stage name
 STAGES: dict[str, str] = {s.name: s.notebook for s in REGISTRY}

@@ -30,6 +30,7 @@ __all__ = [
     "TopicParams",
     "ActorParams",
     "SentimentParams",
+    "SummaryParams",
     "Params",
     "load_params",
     "find_params_file",
@@ -173,6 +174,29 @@ class SentimentParams(_Frozen):
         return v
 
 
+class SummaryParams(_Frozen):
+    """How the summary stage compares outlets and periods (analysis/compare.py)."""
+
+    period: Literal["month", "week", "quarter"] = Field(
+        "month", description="the period of actor_period_sentiment, of the tone timelines and of the periods "
+        "in distinctive_terms: month (2022-03), week (from its Monday, 2022-03-07) or quarter (2022Q1)")
+    compare_actors: int = Field(20, ge=0, description="the most mentioned actors whose tone is compared between "
+                                "outlets in source_contrasts (every pair of outlets and each against the rest, "
+                                "Benjamini-Hochberg over all); 0: every actor")
+    distinctive_terms: int = Field(20, ge=1, le=200, description="words and actors kept per outlet and per "
+                                   "period in distinctive_terms (highest z-score first)")
+    log_odds_sources: tuple[str, ...] = Field(
+        (), description="the two outlets of the log-odds figure, e.g. [rt.com, bbc.co.uk]; empty: the two "
+        "with most documents")
+
+    @field_validator("log_odds_sources")
+    @classmethod
+    def _two(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(v) not in (0, 2) or (len(v) == 2 and v[0] == v[1]):
+            raise ValueError("must name two different outlets, or none")
+        return v
+
+
 SPACY_PROCESSES_MIN_DOCUMENTS = 2000   # below this, starting processes costs more than it saves
 
 
@@ -224,6 +248,7 @@ class Params(_Frozen):
     topics: TopicParams = TopicParams()
     actors: ActorParams = ActorParams()
     sentiment: SentimentParams = SentimentParams()
+    summary: SummaryParams = SummaryParams()
     compute: ComputeParams = ComputeParams()
 
     def resolve(self, path: str | None) -> Path | None:
