@@ -42,16 +42,19 @@ suggest: $(STAMP) ## propose actors from a run's NER candidates: make suggest RU
 verify: $(STAMP) ## recompute the table hashes of the default run and compare with its manifest
 	$(PY) -m analysis verify outputs/$$($(PY) -c "from analysis.params import load_params; print(load_params('$(PARAMS)').run_name)")
 
-test: $(STAMP) ## lint, unit + integration tests, then nbval over every notebook (network blocked)
+test: $(STAMP) ## everything: lint, unit and integration tests, doctests, then nbval over every notebook (network blocked)
 	@$(MAKE) --no-print-directory browser || echo "note: no chromium; the headless-browser tests (report, JupyterLab) will be skipped"
 	$(VENV)/bin/ruff check analysis tests bench tools notebooks
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q   # unit and integration in one session: the seeds run is made once
 	$(PY) -m pytest --doctest-modules analysis -q   # the examples in the package's docstrings
 	$(MAKE) --no-print-directory test-notebooks
 
-test-unit: $(STAMP) ## fast unit tests only
+test-unit: $(STAMP) ## tests on tiny inline data, no model loaded, no process forked (under 2 minutes on 2 cores), and the doctests
 	$(PY) -m pytest tests/unit -q
 	$(PY) -m pytest --doctest-modules analysis -q
+
+test-integration: $(STAMP) ## the seeds corpus end to end: models, notebooks, the CLI (PYTEST_ARGS='-m "not slow"' for the quick ones)
+	$(PY) -m pytest tests/integration -q $(PYTEST_ARGS)
 
 test-notebooks: $(STAMP) ## run the committed notebooks with nbval, comparing NBVAL_CHECK_OUTPUT cells with tools/nbval_expected.json
 	tmp=$$(mktemp -d) && ANALYSIS_OUTPUTS_DIR=$$tmp/outputs $(PY) -m pytest -p no:cacheprovider -p tools.nbval_plugin \

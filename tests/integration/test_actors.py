@@ -77,6 +77,7 @@ def test_tables_are_consistent(seeds_run, mentions):
     assert not cands["surface"].str.lower().isin({"nato", "kyiv", "russia"}).any()
 
 
+@pytest.mark.slow
 def test_roles_resolve_by_date_and_are_not_double_counted():
     from analysis.actors import ActorExtractor, load_dictionary
     from analysis.corpus import segment_documents
@@ -95,6 +96,7 @@ def test_roles_resolve_by_date_and_are_not_double_counted():
     assert "JENS_STOLTENBERG" in got["d"]                   # a following Moscow does not hide the role
 
 
+@pytest.mark.slow
 def test_mention_cut_by_the_sentence_splitter_is_still_scored():
     """RUWA: "Censor. NET" is one outlet name but two sentences; tone is scored on the part inside."""
     from analysis.corpus import segment_documents
@@ -133,6 +135,7 @@ def test_spacy_processes_change_nothing(mentions, seeds_run):
     pd.testing.assert_frame_equal(got.candidates.reset_index(drop=True), candidates, check_dtype=False)
 
 
+@pytest.mark.slow
 def test_ner_runs_without_the_shared_tok2vec_and_finds_the_same_entities():
     """This model's NER embeds with its own Tok2Vec: loading the shared one too changes no entity."""
     import spacy
@@ -190,6 +193,7 @@ def test_ner_sample_above_the_limit_counts_the_same_mentions(mentions, seeds_run
     pd.testing.assert_frame_equal(same.candidates.reset_index(drop=True), full, check_dtype=False)
 
 
+@pytest.mark.slow
 def test_repeated_paragraphs_are_read_once_and_get_the_entities_of_a_fresh_read(monkeypatch):
     """Agency copy repeats paragraphs word for word: spaCy reads each distinct text once per pipeline."""
     from analysis.actors import ActorExtractor, load_dictionary

@@ -10,6 +10,7 @@ from analysis.params import load_params
 pytest.importorskip("distributed")
 
 
+@pytest.mark.slow                       # waits out Dask's connection timeout (about 20 s)
 def test_unreachable_scheduler_is_a_clear_error():
     from analysis.errors import ParameterError
     from analysis.parallel import dask_client

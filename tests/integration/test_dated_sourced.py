@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow          # every test here runs the pipeline's notebooks
 
 
 def test_dated_sourced_csv_gives_over_time_and_per_source_outputs(tmp_path):

@@ -46,6 +46,7 @@ def test_manifest_provenance(seeds_run):
     assert r.returncode == 0, r.stdout
 
 
+@pytest.mark.slow
 def test_second_run_encodes_nothing(tmp_path):
     env = {"ANALYSIS_CACHE_DIR": str(tmp_path / "cache")}
     out = tmp_path / "run"
@@ -132,6 +133,7 @@ def test_cli_errors_are_one_line_exit_2(tmp_path):
     assert r.returncode == 2 and "topics.unit" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED / "data/ruwa/ruwa_2022.csv").exists(), reason="../shared/data not present")
 def test_ruwa_loads_and_reports_skipped_rows(tmp_path):
     r = run_cli("run", "--params", "notebooks/params/ruwa.yaml", "--out", str(tmp_path / "ruwa"),

@@ -26,6 +26,7 @@ def test_artefact_is_small_safetensors_with_its_card():
     assert json.loads(header["__metadata__"]["card"])["seed"] == card["seed"]
 
 
+@pytest.mark.slow
 def test_tone_depends_on_the_target():
     s = "NATO condemned Russia's brutal aggression against Ukraine."
     out = score_targets([s, s], [(0, 4), (15, 21)])
@@ -35,6 +36,7 @@ def test_tone_depends_on_the_target():
     assert ((out[["p_negative", "p_neutral", "p_positive"]].sum(1) - 1).abs() < 1e-4).all()
 
 
+@pytest.mark.slow
 def test_same_input_same_scores(tmp_path, monkeypatch):
     s = ["Ukraine welcomed the generous help from its allies."] * 3
     monkeypatch.setenv("ANALYSIS_CACHE_DIR", str(tmp_path / "a"))       # both scored, neither cached
@@ -44,6 +46,7 @@ def test_same_input_same_scores(tmp_path, monkeypatch):
     assert a.equals(b)
 
 
+@pytest.mark.slow
 def test_scored_mentions_are_cached_on_disk(tmp_path, monkeypatch):
     """A second run scores only the mentions it has not seen, and gets the same table as scoring afresh."""
     from analysis.targeted import TargetedScorer
@@ -72,6 +75,7 @@ def test_scored_mentions_are_cached_on_disk(tmp_path, monkeypatch):
     assert score_targets(s2, [(0, 4), (0, 7), (15, 21)]).equals(again)   # afresh: the same, bit for bit
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 def test_a_mentions_score_does_not_depend_on_the_other_mentions(precision):
     """Scored alone or among texts of its own and other lengths, a mention gets the same probabilities, bit for bit."""
@@ -94,6 +98,7 @@ def test_a_mentions_score_does_not_depend_on_the_other_mentions(precision):
     assert np.array_equal(pair[-1:], alone)
 
 
+@pytest.mark.slow
 def test_a_mentions_score_does_not_depend_on_threads_or_processes(monkeypatch):
     """Every product on one thread, in this process or in two workers: the same probabilities, bit for bit.
 
@@ -124,6 +129,7 @@ def test_a_mentions_score_does_not_depend_on_threads_or_processes(monkeypatch):
     assert np.array_equal(here, pooled)
 
 
+@pytest.mark.slow
 def test_cpu_batches_hold_about_512_token_rows(monkeypatch):
     """Short texts go many to a call, long ones few: a rare long length is not filled up to 32 rows."""
     from analysis import accel
@@ -170,6 +176,7 @@ def test_long_sentence_keeps_the_target_in_view():
     assert "[unused0] Russia [unused1]" in marked and len(marked) < 260
 
 
+@pytest.mark.slow
 def test_mismatched_model_file_is_a_clear_error(tmp_path):
     from safetensors.torch import load_file, save_file
 
@@ -183,6 +190,7 @@ def test_mismatched_model_file_is_a_clear_error(tmp_path):
         TargetedClassifier.load(tmp_path / "none.safetensors")
 
 
+@pytest.mark.slow
 def test_bfloat16_scores_agree_with_float32():
     from analysis import accel
 

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.conftest import run_cli
 
@@ -81,6 +82,7 @@ def test_sentiment_tables(seeds_run):
     assert (t / "topic_sentiment.parquet").exists()
 
 
+@pytest.mark.slow
 def test_target_function_separates_targets():
     from analysis.sentiment import score_targets
 
@@ -156,6 +158,7 @@ def test_min_df_keeps_rare_words_out_of_topic_terms(seeds_run):
     assert np.array_equal(redone.labels_, kept.labels_) and terms_of(redone) != terms_of(kept)
 
 
+@pytest.mark.slow
 def test_umap_kernels_are_compiled_once_for_later_processes(tmp_path):
     """UMAP leaves its parallel kernels uncached; the topic stage turns numba's disk cache on for them."""
     import os

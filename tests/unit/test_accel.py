@@ -51,16 +51,6 @@ def test_cached_vectors_of_one_precision_never_answer_for_another(tmp_path, monk
     assert e.encode(["nato"])[0, 0] == 4.0 and e.n_cached_ == 1
 
 
-def test_bfloat16_autocast_keeps_minilm_vectors():
-    if not accel.cpu_has_bf16():
-        pytest.skip("this CPU has no native bfloat16")
-    texts = ["NATO allies pledged more air defence for Ukraine.", "The EU agreed new sanctions on Russia."]
-    a = Embedder(show_progress_bar=False, cache=False, precision="float32").encode(texts)
-    b = Embedder(show_progress_bar=False, cache=False, precision="bfloat16").encode(texts)
-    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-    assert (cos > 0.999).all() and not np.array_equal(a, b)
-
-
 def test_linear_weights_stored_in_bfloat16_give_the_autocast_numbers():
     import torch
 
@@ -93,34 +83,6 @@ def test_length_batches_group_by_length_and_give_each_length_one_shape():
     assert accel.fill_rows(np.array([8, 9]), 1).tolist() == [8, 9]
 
 
-def _square_threads_pid(i: int):
-    import os
-
-    import torch
-
-    return i * i, torch.get_num_threads(), os.getpid()
-
-
-def test_single_threaded_map_keeps_task_order_and_one_thread_here_and_in_workers():
-    import os
-
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        here = accel.map_single_threaded(_square_threads_pid, 7, 1)
-        assert torch.get_num_threads() == 2                       # restored after the in-process run
-        seen = []
-        pooled = accel.map_single_threaded(_square_threads_pid, 7, 2, done=seen.append)
-    finally:
-        torch.set_num_threads(before)
-    assert [r[:2] for r in here] == [r[:2] for r in pooled] == [(i * i, 1) for i in range(7)]
-    assert {r[2] for r in here} == {os.getpid()}
-    assert os.getpid() not in {r[2] for r in pooled}              # the pool really ran them elsewhere
-    assert sorted(seen) == list(range(7))
-
-
 def test_small_passes_stay_in_this_process_and_large_ones_use_every_thread(monkeypatch):
     import sys
 
@@ -129,21 +91,6 @@ def test_small_passes_stay_in_this_process_and_large_ones_use_every_thread(monke
     assert accel.cpu_processes(accel.PROCESS_MIN_TOKENS - 1) == 1
     monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
     assert accel.cpu_processes(accel.PROCESS_MIN_TOKENS) == (3 if sys.platform.startswith("linux") else 1)
-
-
-def _dies_at_two(i: int) -> int:
-    import os
-
-    if i == 2:
-        os._exit(3)                     # as a worker killed for lack of memory would
-    return i
-
-
-def test_a_worker_that_dies_is_a_clear_error_not_a_hang():
-    from analysis.errors import ModelError
-
-    with pytest.raises(ModelError, match=r"worker process died after \d of 5 batches.*OMP_NUM_THREADS=1"):
-        accel.map_single_threaded(_dies_at_two, 5, 2)
 
 
 @pytest.mark.parametrize("before", [None, "false"])
@@ -159,41 +106,3 @@ def test_parallel_tokenizers_is_undone_after_the_block_even_on_error(monkeypatch
             assert os.environ["TOKENIZERS_PARALLELISM"] == "true"
             raise RuntimeError("inside")
     assert os.environ.get("TOKENIZERS_PARALLELISM") == before
-
-
-_FORK_AFTER_PARALLEL_TOKENIZING = """
-from analysis import accel
-from analysis.embeddings import minilm_path
-from transformers import AutoTokenizer
-
-tok = AutoTokenizer.from_pretrained(str(minilm_path()))
-texts = [f"NATO and the EU answered Russia on day {i}." for i in range(5000)]
-with accel.parallel_tokenizers():
-    tok(texts)                                   # the parent's thread pool now exists
-
-def task(i):
-    return [len(x) for x in tok(texts[:2000])["input_ids"]][:3]   # a batch call in a forked worker
-
-print(accel.map_single_threaded(task, 2, 2))
-"""
-
-
-def test_workers_forked_after_the_parent_tokenised_on_every_core_can_tokenise():
-    """A worker forked with the tokenizers' parallelism on, after the parent used it, hangs for ever."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    # its own session: a hang is stopped with its forked workers, not left behind
-    proc = subprocess.Popen([sys.executable, "-c", _FORK_AFTER_PARALLEL_TOKENIZING], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail("a forked worker hung in the tokenizer")
-    assert proc.returncode == 0, err[-2000:]
-    assert out.strip() == "[[12, 12, 12], [12, 12, 12]]"
-    assert "huggingface/tokenizers" not in err          # no fork warning either
