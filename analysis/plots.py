@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 __all__ = ["document_lengths", "topic_terms", "topic_sizes", "topic_map", "document_topic_heatmap",
            "topic_hierarchy", "topics_over_time", "thin_limit", "thin_periods", "top_actors", "document_actor_heatmap",
            "cooccurrence_network", "actors_by_group", "sentence_tone_by_document", "actor_tone", "topic_tone",
-           "actor_topic_heatmap"]
+           "actor_topic_heatmap", "tone_by_outlet", "tone_timelines", "log_odds_words"]
 
 
 def _short(label: str, n: int = 28) -> str:
@@ -549,5 +549,154 @@ def actor_topic_heatmap(ats: pd.DataFrame, topics: pd.DataFrame, actors: pd.Data
     which = f"the {len(shown)} of {len(per_topic)} topics with most mentions; " if len(per_topic) > len(shown) else ""
     ax.set_title("Actors x topics: mentions (numbers) and tone (colour)\n"
                  f"{which}grey: fewer than {min_sentences} sentences, no tone shown", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------ outlets and periods (compare)
+
+
+def _panel_grid(n: int, ncols: int = 4, width: float = 3.2, height: float = 2.6):
+    """``n`` small panels in rows of ``ncols``; the unused ones hidden."""
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols + 0.6, height * nrows + 1.1), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def _most_mentioned(actors: pd.DataFrame, present, n: int) -> list[str]:
+    """The ``n`` most mentioned actors (the actors table's order) among ``present``."""
+    present = set(present)
+    return [a for a in actors["actor_id"] if a in present][:n]
+
+
+def tone_by_outlet(per_source: pd.DataFrame, actors: pd.DataFrame, contrasts: pd.DataFrame | None = None,
+                   max_actors: int = 12, max_sources: int = 12, min_sentences: int = 3, reason: str = "") -> plt.Figure:
+    """Forest plot: tone toward each actor per outlet, with 95% intervals over documents; one panel per actor.
+
+    The ``max_actors`` most mentioned actors, and in each the ``max_sources`` outlets with most mentions
+    of it. An outlet whose tone differs from all the others together at q < 0.05 (``contrasts``) is red;
+    a hollow point rests on fewer than ``min_sentences`` sentences; a point without a bar rests on one
+    document.
+    """
+    from analysis.compare import ALL_OTHERS, Q_LEVEL
+
+    if per_source.empty:
+        return _nothing_to_show("Tone toward actors by outlet", reason or "no outlet names an actor")
+    keep = _most_mentioned(actors, per_source["actor_id"], max_actors)
+    names = _actor_names(actors)
+    apart = set()
+    if contrasts is not None and len(contrasts):
+        c = contrasts[(contrasts["source_b"] == ALL_OTHERS) & (contrasts["q_value"] < Q_LEVEL)]
+        apart = set(zip(c["actor_id"], c["source_a"]))
+    fig, axes = _panel_grid(len(keep))
+    cut = 0
+    for ax, actor in zip(axes, keep):
+        rows = per_source[per_source["actor_id"] == actor]
+        top = rows.sort_values(["mentions", "source"], ascending=[False, True], kind="stable").head(max_sources)
+        cut += len(rows) - len(top)
+        top = top.sort_values("source", kind="stable")
+        y = np.arange(len(top))
+        x = top["target_tone"].to_numpy(dtype=float)
+        lo, hi = top["ci_low"].to_numpy(dtype=float), top["ci_high"].to_numpy(dtype=float)
+        ax.errorbar(x, y, xerr=[np.nan_to_num(x - lo), np.nan_to_num(hi - x)], fmt="none", ecolor="#999", lw=1)
+        red = np.array([(actor, s) in apart for s in top["source"]])
+        few = top["flagged"].to_numpy(dtype=bool)
+        for mask, face, edge in ((~few & ~red, "#4C72B0", "#4C72B0"), (~few & red, "#C44E52", "#C44E52"),
+                                 (few, "white", "#4C72B0")):
+            ax.scatter(x[mask], y[mask], s=18, facecolors=face, edgecolors=edge, zorder=3)
+        ax.set_yticks(y, [f"{_short(s, 18)} ({n})" for s, n in zip(top["source"], top["n_sentences"])], fontsize=6.5)
+        ax.invert_yaxis()
+        ax.axvline(0, color="k", lw=0.6)
+        ax.set_xlim(-1.05, 1.05)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_title(names.get(actor, actor), fontsize=9)
+    n_actors = per_source["actor_id"].nunique()
+    left = []
+    if n_actors > len(keep):
+        left.append(f"the {len(keep)} most mentioned of {n_actors} actors")
+    if cut:
+        left.append(f"per actor the {max_sources} outlets naming it most ({cut} outlet rows left out)")
+    fig.suptitle("Tone toward each actor by outlet (targeted score, 95% interval resampling documents; "
+                 "sentences in brackets)\n" + ("; ".join(left) + "; " if left else "")
+                 + f"red: differs from the other outlets together at q < {Q_LEVEL}; "
+                 f"hollow: under {min_sentences} sentences", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def tone_timelines(per_period: pd.DataFrame, actors: pd.DataFrame, max_actors: int = 12, period: str = "month",
+                   min_sentences: int = 3, reason: str = "") -> plt.Figure:
+    """Tone toward each actor per period with its 95% interval as a band; one panel per actor.
+
+    Periods resting on fewer than ``min_sentences`` sentences (``flagged``) are shaded and drawn as hollow
+    points; the band leaves them out.
+    """
+    if per_period.empty:
+        return _nothing_to_show("Tone toward actors over time", reason or "no dated document names an actor")
+    keep = _most_mentioned(actors, per_period["actor_id"], max_actors)
+    names = _actor_names(actors)
+    days = {"month": 31, "week": 7, "quarter": 92}[period]
+    half = pd.Timedelta(days=0.45 * days)
+    fig, axes = _panel_grid(len(keep), ncols=3, width=4.0, height=2.4)
+    for ax, actor in zip(axes, keep):
+        rows = per_period[per_period["actor_id"] == actor].sort_values("period_start", kind="stable")
+        when = pd.to_datetime(rows["period_start"])
+        tone = rows["target_tone"].to_numpy(dtype=float)
+        thin = rows["flagged"].to_numpy(dtype=bool)
+        for w in when[thin]:
+            ax.axvspan(w - half, w + half, color="0.88", lw=0, zorder=0)
+        solid = np.where(thin, np.nan, tone)
+        ax.fill_between(when, np.where(thin, np.nan, rows["ci_low"]), np.where(thin, np.nan, rows["ci_high"]),
+                        color="#4C72B0", alpha=0.25, lw=0)
+        ax.plot(when, solid, color="#4C72B0", marker="o", ms=3, lw=1.2)
+        ax.scatter(when[thin], tone[thin], s=14, facecolors="white", edgecolors="#4C72B0", zorder=3)
+        ax.axhline(0, color="k", lw=0.6)
+        ax.set_ylim(-1.05, 1.05)
+        ax.tick_params(labelsize=7)
+        ax.set_title(f"{names.get(actor, actor)} ({int(rows['n_sentences'].sum()):,} sentences)", fontsize=9)
+    for ax in axes:
+        for label in ax.get_xticklabels():
+            label.set_rotation(30)
+            label.set_ha("right")
+    n_actors = per_period["actor_id"].nunique()
+    which = f"the {len(keep)} most mentioned of {n_actors} actors; " if n_actors > len(keep) else ""
+    fig.suptitle(f"Tone toward each actor per {period} (targeted score; band: 95% interval resampling documents)\n"
+                 f"{which}shaded, hollow and outside the band: periods with fewer than {min_sentences} sentences",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def log_odds_words(pair: pd.DataFrame, source_a: str, source_b: str, n_labels: int = 15,
+                   reason: str = "") -> plt.Figure:
+    """Words of two outlets: z-score of the weighted log-odds (informative Dirichlet prior) against frequency.
+
+    ``pair`` is :func:`analysis.compare.pair_log_odds`; the ``n_labels`` words of highest z on each side are
+    named where |z| >= 1.96 (the dashed lines).
+    """
+    if pair.empty:
+        return _nothing_to_show("Words of two outlets", reason or f"no words from {source_a} or {source_b}")
+    total = (pair["count_a"] + pair["count_b"]).to_numpy(dtype=float)
+    z = pair["z"].to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    strong = np.abs(z) >= 1.96
+    ax.scatter(total[~strong], z[~strong], s=4, color="0.75", lw=0)
+    colour = np.where(z > 0, "#C44E52", "#4C72B0")
+    ax.scatter(total[strong], z[strong], s=8, color=colour[strong], lw=0)
+    order = np.argsort(-z, kind="stable")
+    shown = [i for i in order[:n_labels] if z[i] >= 1.96] + [i for i in order[::-1][:n_labels] if z[i] <= -1.96]
+    for i in shown:
+        ax.annotate(str(pair["feature"].iloc[i]), (total[i], z[i]), fontsize=7, color=colour[i],
+                    xytext=(3, 0), textcoords="offset points", va="center")
+    ax.set_xscale("log")
+    for v in (1.96, -1.96):
+        ax.axhline(v, color="k", lw=0.6, ls="--")
+    ax.set_xlabel(f"the word's count in both outlets (log scale; {len(pair):,} words)")
+    ax.set_ylabel(f"z: up {source_a}, down {source_b}")
+    ax.set_title(f"Words of {source_a} (red) against {source_b} (blue): weighted log-odds z-scores\n"
+                 f"the {n_labels} highest on each side named; grey: |z| < 1.96; stop words left out", fontsize=10)
     fig.tight_layout()
     return fig

@@ -186,3 +186,29 @@ def test_benjamini_hochberg_matches_the_step_up_rule():
     # rejected at 5%: the largest k with p_(k) <= k/m * 0.05 is k=2
     assert ((q < 0.05) == (np.arange(10) < 2)).all()
     assert q[0] == pytest.approx(0.01) and (np.diff(q) >= 0).all()
+
+
+def test_figures_name_actors_say_what_was_left_out_and_explain_empty_ones():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from analysis import plots
+
+    ids = [f"A{i:02d}" for i in range(5)]
+    units = _units(seed=7, docs_per_source=4, actors=ids)
+    actors = pd.DataFrame({"actor_id": ids, "name": [f"Actor number {i}" for i in range(5)]})
+    per = compare.actor_source_sentiment(units, resamples=100, seed=1)
+    fig = plots.tone_by_outlet(per, actors, compare.source_contrasts(units, resamples=100, seed=1), max_actors=3,
+                               max_sources=2)
+    assert "the 3 most mentioned of 5 actors; per actor the 2 outlets naming it most" in fig._suptitle.get_text()
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()][0] == "Actor number 0"
+    fig = plots.tone_timelines(compare.actor_period_sentiment(units, resamples=100, seed=1), actors, max_actors=2)
+    assert "the 2 most mentioned of 5 actors" in fig._suptitle.get_text() and "fewer than 3" in fig._suptitle.get_text()
+    empty = compare.actor_source_sentiment(units.assign(source=""))
+    fig = plots.tone_by_outlet(empty, actors, reason="the corpus has no sources (set corpus.source_column)")
+    assert any("no sources" in t.get_text() for t in fig.axes[0].texts)
+    assert "no words" in plots.log_odds_words(compare.pair_log_odds(pd.DataFrame(
+        {"doc_id": [], "source": [], "text": []}), "a", "b"), "a", "b").axes[0].texts[0].get_text()
+    plt.close("all")
