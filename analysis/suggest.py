@@ -52,6 +52,7 @@ import yaml
 from analysis.errors import ParameterError, StageError
 
 __all__ = ["Proposal", "AmbiguousSurface", "Suggestions", "SurnameRule", "suggest_actors", "suggest_from_run",
+           "suggest_for_stage",
            "skeleton", "REQUIRED_CANDIDATE_COLUMNS"]
 
 # what a run folder's actor_candidates must hold (older runs lack surface_labels)
@@ -166,6 +167,11 @@ class Suggestions:
                               "example": p.examples[0] if p.examples else ""} for p in self.proposals],
                             columns=["actor_id", "name", "type", "mentions", "documents", "aliases", "context",
                                      "ner_labels", "example"])
+
+    def ambiguous_table(self) -> pd.DataFrame:
+        """The surfaces listed under ``ambiguous``, with why (for notebooks)."""
+        return pd.DataFrame([{"surface": a.text, "reason": a.reason, "mentions": a.mentions, "documents": a.documents}
+                             for a in self.ambiguous], columns=["surface", "reason", "mentions", "documents"])
 
     def to_yaml(self, run_name: str = "", source: str = "") -> str:
         """The dictionary file: valid for ``actors.dictionary`` as written, commented for review."""
@@ -648,7 +654,8 @@ def suggest_actors(candidates: pd.DataFrame, documents: pd.DataFrame, mentions: 
             continue
         examples = _examples(scan, ks, surf)
         name_key = _name_key(ks, occ)
-        acr = next((k for k in ks if k in acr_of.values()), None)
+        acronyms = [k for k in ks if k in acr_of.values() or (k.replace(".", "") in acr_of.values())]
+        acr = min(acronyms, key=lambda k: (k.count("."), -occ[k][0], k)) if acronyms else None   # "EU" over "E.U."
         if acr and any(k != acr for k in ks):
             name_key = max((k for k in ks if k != acr), key=lambda k: (len(k.split()) > 1, occ[k][0], len(k)))
         name = surf[name_key]
@@ -885,3 +892,21 @@ def suggest_from_run(run_dir: Path, top: int = 50, min_mentions: int = 2,
         s.base = yaml.safe_load(user.read_text(encoding="utf-8")) or {}
         s.base_path, s.mode = str(params.actors.dictionary), params.actors.dictionary_mode
     return s, str(manifest.get("run_name", run_dir.name))
+
+
+def suggest_for_stage(params, documents: pd.DataFrame, tables, top: int = 50) -> Suggestions:
+    """Proposals from the actors stage's own results (notebook 03), as ``suggest_from_run`` would make them.
+
+    Args:
+        params: the run's validated parameters (its actors dictionary is what counts already).
+        documents: the ``documents`` table.
+        tables: the stage's :class:`~analysis.actors.ActorTables`.
+        top: at most this many proposals.
+    """
+    from analysis.actors import load_dictionary
+
+    dictionary = load_dictionary(params.resolve(params.actors.dictionary), params.actors.dictionary_mode)
+    share = tables.ner_paragraphs[0] / tables.ner_paragraphs[1] if tables.ner_paragraphs else 1.0
+    return suggest_actors(tables.candidates, documents[["doc_id", "text"]], tables.mentions, dictionary, top=top,
+                          ner_share=share)
+

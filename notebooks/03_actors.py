@@ -29,7 +29,7 @@ ner_discovery = None  # bool: run spaCy NER to list candidate actors
 # %%
 from IPython.display import Image, display
 
-from analysis import actors, plots, runner
+from analysis import actors, plots, runner, suggest
 
 P, run = runner.notebook_setup("actors", params_file, run_dir, actors=dict(
     dictionary=dictionary, dictionary_mode=dictionary_mode, count_attributive=count_attributive,
@@ -63,6 +63,17 @@ result.ambiguous.head(20)
 
 # %%
 result.candidates.head(30)
+
+# %% [markdown]
+# ## Proposals for your dictionary
+# The candidates grouped into actors, ranked by mentions: what `python -m analysis actors suggest RUN_DIR --out my_actors.yaml` writes as a dictionary file to review and pass as `actors.dictionary` (`docs/actors.md`).
+
+# %%
+proposals = suggest.suggest_for_stage(P, documents, result)
+proposals.table().head(20)
+
+# %%
+proposals.ambiguous_table().head(20)
 
 # %% [markdown]
 # ## Keyword in context
