@@ -147,13 +147,22 @@ def tone_units(mentions: pd.DataFrame, targets: pd.DataFrame, sentence_sentiment
 # ----------------------------------------------------------------------------- cluster statistics
 
 
-def _doc_sums(g: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Documents (sorted), the sum and the number of targeted scores in each, over ``g``'s scored units."""
-    s = g[g["score"].notna()].sort_values(["doc_id", "score"], kind="stable")
+def _doc_arrays(units: pd.DataFrame, by: str) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per actor and ``by`` value: its documents (sorted), the sum and the number of targeted scores in each.
+
+    One groupby over the scored units, sorted by their content first, so the sums do not depend on the
+    order the units came in.
+    """
+    s = units[units["score"].notna()].sort_values(["actor_id", by, "doc_id", "segment_id"], kind="stable")
     if s.empty:
-        return np.array([], dtype=object), np.array([]), np.array([])
-    agg = s.groupby("doc_id", sort=True)["score"].agg(["sum", "size"])
-    return agg.index.to_numpy(), agg["sum"].to_numpy(np.float64), agg["size"].to_numpy(np.float64)
+        return {}
+    agg = s.groupby(["actor_id", by, "doc_id"], sort=True)["score"].agg(["sum", "size"]).reset_index()
+    cell = agg["actor_id"] + "\x00" + agg[by]
+    bounds = np.flatnonzero(np.r_[True, cell.to_numpy()[1:] != cell.to_numpy()[:-1], True])
+    docs, sums, counts = (agg["doc_id"].to_numpy(), agg["sum"].to_numpy(np.float64),
+                          agg["size"].to_numpy(np.float64))
+    actors, groups = agg["actor_id"].to_numpy(), agg[by].to_numpy()
+    return {(actors[i], groups[i]): (docs[i:j], sums[i:j], counts[i:j]) for i, j in zip(bounds[:-1], bounds[1:])}
 
 
 def _cluster_draws(sums: np.ndarray, counts: np.ndarray, resamples: int,
@@ -174,28 +183,37 @@ def _r(x: float) -> float:
     return round(float(x), 6)
 
 
-def _cells(units: pd.DataFrame, by: str, table: str, min_sentences: int, resamples: int, seed: int):
-    """Per actor and ``by`` value: the row's statistics, and the cell's bootstrap totals (for contrasts).
+_EMPTY = (np.array([], dtype=object), np.array([]), np.array([]))
 
-    Yields ``(actor_id, group, stats, draws)``; ``draws`` is ``(sums, counts)`` of the resampled documents.
-    """
-    for (actor, group), g in units.groupby(["actor_id", by], sort=True):
-        docs, sums, counts = _doc_sums(g)
-        rng = keyed_rng(seed, table, actor, group)
-        draws = _cluster_draws(sums, counts, resamples, rng)
-        n = int(counts.sum())
+
+def _cells(units: pd.DataFrame, by: str, table: str, min_sentences: int, resamples: int, seed: int) -> list:
+    """Per actor and ``by`` value (sorted): ``(actor_id, group, *statistics)`` in the tables' column order."""
+    if units.empty:
+        return []
+    u = units.sort_values(["actor_id", by, "doc_id", "segment_id"], kind="stable")
+    scored = u["score"].notna()
+    base = u.assign(_neg=(u["polarity"] == "negative") & scored, _pos=(u["polarity"] == "positive") & scored,
+                    _scored=scored)
+    g = base.groupby(["actor_id", by], sort=True)
+    stats = pd.DataFrame({"mentions": g["mentions"].sum(), "documents": g["doc_id"].nunique(),
+                          "n": g["_scored"].sum(), "neg": g["_neg"].sum(), "pos": g["_pos"].sum(),
+                          "sentence_tone": g["sentence_tone"].mean()})
+    arrays = _doc_arrays(u, by)
+    rows = []
+    for (actor, group), r in stats.iterrows():
+        docs, sums, counts = arrays.get((actor, group), _EMPTY)
+        n = int(r["n"])
+        tone = lo = hi = np.nan
         if n:
             tone = sums.sum() / n
             # one document: resampling it gives its own mean every time, which says nothing of the spread
-            lo, hi = _interval(draws[0] / draws[1]) if len(docs) >= 2 else (np.nan, np.nan)
-        else:
-            tone = lo = hi = np.nan
-        pol = g.loc[g["score"].notna(), "polarity"]
-        sent = np.sort(g["sentence_tone"].dropna().to_numpy(np.float64))
-        stats = (int(g["mentions"].sum()), int(g["doc_id"].nunique()), n, _r(tone), _r(lo), _r(hi),
-                 _r((pol == "negative").mean()) if n else np.nan, _r((pol == "positive").mean()) if n else np.nan,
-                 _r(sent.mean()) if len(sent) else np.nan, n < min_sentences)
-        yield actor, group, stats, draws
+            if len(docs) >= 2:
+                s_, c_ = _cluster_draws(sums, counts, resamples, keyed_rng(seed, table, actor, group))
+                lo, hi = _interval(s_ / c_)
+        rows.append((actor, group, int(r["mentions"]), int(r["documents"]), n, _r(tone), _r(lo), _r(hi),
+                     _r(r["neg"] / n) if n else np.nan, _r(r["pos"] / n) if n else np.nan, _r(r["sentence_tone"]),
+                     n < min_sentences))
+    return rows
 
 
 def actor_source_sentiment(units: pd.DataFrame, min_sentences: int = 3, resamples: int = 1000,
@@ -215,9 +233,8 @@ def actor_source_sentiment(units: pd.DataFrame, min_sentences: int = 3, resample
         sorted by actor_id, source.
     """
     u = units[units["source"] != ""]
-    rows = [(a, s, *stats) for a, s, stats, _ in _cells(u, "source", "actor_source_sentiment", min_sentences,
-                                                         resamples, seed)]
-    return _frame("actor_source_sentiment", rows)
+    return _frame("actor_source_sentiment", _cells(u, "source", "actor_source_sentiment", min_sentences,
+                                                   resamples, seed))
 
 
 def actor_period_sentiment(units: pd.DataFrame, period: str = "month", min_sentences: int = 3,
@@ -229,11 +246,11 @@ def actor_period_sentiment(units: pd.DataFrame, period: str = "month", min_sente
     sentences is ``flagged`` (the timelines shade it).
     """
     label, start = period_of(units["published"], period)
-    u = units.assign(_period=label.to_numpy())
-    u = u[u["_period"] != ""]
+    u = units.assign(period=label.to_numpy())
+    u = u[u["period"] != ""]
     first_day = dict(zip(label, start))
-    rows = [(a, p, first_day[p], *stats) for a, p, stats, _ in _cells(u, "_period", "actor_period_sentiment",
-                                                                       min_sentences, resamples, seed)]
+    rows = [(a, p, first_day[p], *rest) for a, p, *rest in _cells(u, "period", "actor_period_sentiment",
+                                                                  min_sentences, resamples, seed)]
     return _frame("actor_period_sentiment", rows)
 
 
@@ -259,17 +276,38 @@ def bh_qvalues(p: Sequence[float]) -> np.ndarray:
     return out
 
 
-def _permutation_p(sums: np.ndarray, counts: np.ndarray, in_a: np.ndarray, permutations: int,
-                   rng: np.random.Generator) -> float:
-    """Two-sided permutation p-value of the difference in mean tone between documents in and out of ``in_a``.
+def _random_subsets(n: int, k: int, permutations: int, rng: np.random.Generator) -> np.ndarray:
+    """``permutations`` rows of ``k`` distinct indices out of ``n``, each a uniform random subset.
 
-    The documents' labels are shuffled, each document keeping all its units; ``(1 + extreme) / (1 + P)``.
+    The first ``k`` steps of a Fisher-Yates shuffle, all rows at once: ``k`` small steps instead of
+    shuffling every row in full (0.1 s for 1,000 rows of 2,000 documents).
     """
+    idx = np.tile(np.arange(n, dtype=np.int64), (permutations, 1))
+    rows = np.arange(permutations)
+    pick = (rng.random((k, permutations)) * (n - np.arange(k))[:, None]).astype(np.int64) + np.arange(k)[:, None]
+    for i in range(k):
+        j = pick[i]
+        held = idx[rows, j]
+        idx[rows, j] = idx[:, i]
+        idx[:, i] = held
+    return idx[:, :k]
+
+
+def _permutation_p(sums: np.ndarray, counts: np.ndarray, k_a: int, permutations: int,
+                   rng: np.random.Generator) -> float:
+    """Two-sided permutation p-value of the difference in mean tone between the first ``k_a`` documents and the rest.
+
+    The documents' labels are shuffled, each document keeping all its units: a random subset of the
+    documents' size (the smaller side's) takes one label, the rest the other; ``(1 + extreme) / (1 + P)``.
+    """
+    n = len(sums)
     total_s, total_n = sums.sum(), counts.sum()
-    obs = sums[in_a].sum() / counts[in_a].sum() - (total_s - sums[in_a].sum()) / (total_n - counts[in_a].sum())
-    labels = rng.permuted(np.broadcast_to(in_a, (permutations, len(in_a))), axis=1).astype(np.float64)
-    sa, na = labels @ sums, labels @ counts
-    diff = sa / na - (total_s - sa) / (total_n - na)
+    sa, na = sums[:k_a].sum(), counts[:k_a].sum()
+    obs = sa / na - (total_s - sa) / (total_n - na)
+    k = min(k_a, n - k_a)             # the smaller side is drawn; the statistic's size is the same either way
+    sub = _random_subsets(n, k, permutations, rng)
+    ps, pn = sums[sub].sum(1), counts[sub].sum(1)
+    diff = ps / pn - (total_s - ps) / (total_n - pn)
     # a permuted difference equal to the observed one (up to rounding) counts as extreme
     extreme = int(np.sum(np.abs(diff) >= abs(obs) - 1e-9))
     return (1 + extreme) / (1 + permutations)
@@ -301,34 +339,35 @@ def source_contrasts(units: pd.DataFrame, actor_ids: Sequence[str] | None = None
     u = units[(units["source"] != "") & units["score"].notna()]
     if actor_ids is not None:
         u = u[u["actor_id"].isin(list(actor_ids))]
+    arrays = _doc_arrays(u, "source")
+    by_actor: dict[str, dict[str, tuple]] = {}
+    for (actor, source), v in arrays.items():
+        by_actor.setdefault(actor, {})[source] = v
     rows = []
-    for actor, g in u.groupby("actor_id", sort=True):
-        cells = {s: (d, s_, c_) for s, d, s_, c_ in
-                 ((s, *_doc_sums(gs)) for s, gs in g.groupby("source", sort=True))}
-        draws = {s: _cluster_draws(v[1], v[2], resamples, keyed_rng(seed, "actor_source_sentiment", actor, s))
-                 for s, v in cells.items()}
+    for actor in sorted(by_actor):
+        cells = by_actor[actor]
         sources = sorted(cells)
-        enough = [s for s in sources if cells[s][2].sum() >= min_sentences]
-        pairs = [(a, b) for i, a in enumerate(enough) for b in enough[i + 1:]]
-        if len(sources) > 1:
-            pairs += [(a, ALL_OTHERS) for a in enough
-                      if sum(cells[s][2].sum() for s in sources if s != a) >= min_sentences]
-        for a, b in pairs:
-            others = [b] if b != ALL_OTHERS else [s for s in sources if s != a]
-            side_b = [cells[s] for s in others]
-            sums = np.concatenate([cells[a][1], *(c[1] for c in side_b)])
-            counts = np.concatenate([cells[a][2], *(c[2] for c in side_b)])
-            in_a = np.zeros(len(sums), dtype=bool)
-            in_a[: len(cells[a][1])] = True
-            tone_a = cells[a][1].sum() / cells[a][2].sum()
-            tone_b = sum(c[1].sum() for c in side_b) / sum(c[2].sum() for c in side_b)
+        n_of = {s: int(cells[s][2].sum()) for s in sources}
+        draws = {s: _cluster_draws(cells[s][1], cells[s][2], resamples,
+                                   keyed_rng(seed, "actor_source_sentiment", actor, s)) for s in sources}
+        enough = [s for s in sources if n_of[s] >= min_sentences]
+        pairs = [(a, [b]) for i, a in enumerate(enough) for b in enough[i + 1:]]
+        if len(sources) > 2:          # with two sources, "all others" is the other one
+            pairs += [(a, [s for s in sources if s != a]) for a in enough
+                      if sum(n_of[s] for s in sources if s != a) >= min_sentences]
+        for a, others in pairs:
+            b = others[0] if len(others) == 1 else ALL_OTHERS
+            sums = np.concatenate([cells[a][1], *(cells[s][1] for s in others)])
+            counts = np.concatenate([cells[a][2], *(cells[s][2] for s in others)])
+            k_a = len(cells[a][1])
+            tone_a = cells[a][1].sum() / n_of[a]
+            tone_b = sums[k_a:].sum() / counts[k_a:].sum()
             diff_draws = (draws[a][0] / draws[a][1]
                           - sum(draws[s][0] for s in others) / sum(draws[s][1] for s in others))
             lo, hi = _interval(diff_draws)
-            p = _permutation_p(sums, counts, in_a, resamples, keyed_rng(seed, "source_contrasts", actor, a, b))
-            rows.append([actor, a, b, len(cells[a][0]), sum(len(c[0]) for c in side_b), int(cells[a][2].sum()),
-                         int(sum(c[2].sum() for c in side_b)), _r(tone_a), _r(tone_b), _r(tone_a - tone_b), _r(lo),
-                         _r(hi), _r(p), np.nan])
+            p = _permutation_p(sums, counts, k_a, resamples, keyed_rng(seed, "source_contrasts", actor, a, b))
+            rows.append([actor, a, b, k_a, len(sums) - k_a, n_of[a], int(counts[k_a:].sum()), _r(tone_a), _r(tone_b),
+                         _r(tone_a - tone_b), _r(lo), _r(hi), _r(p), np.nan])
     out = _frame("source_contrasts", rows)
     out["q_value"] = bh_qvalues(out["p_value"].to_numpy()).round(6)
     return out.sort_values(["actor_id", "source_a", "source_b"], kind="stable").reset_index(drop=True)
@@ -367,12 +406,18 @@ def _word_counts(documents: pd.DataFrame):
 
     from analysis.topics import _TERM_PATTERN, _stop_words
 
-    vec = CountVectorizer(token_pattern=_TERM_PATTERN, lowercase=True, stop_words=_stop_words(), dtype=np.int64)
+    vec = CountVectorizer(token_pattern=_TERM_PATTERN, lowercase=True, dtype=np.int64)
     try:
         x = vec.fit_transform(documents["text"].astype(str).tolist())
-    except ValueError:          # no word at all (empty documents, stop words only)
+    except ValueError:          # no word at all (empty documents)
         return None, np.array([], dtype=object)
-    return x.tocsr(), vec.get_feature_names_out()
+    vocab = vec.get_feature_names_out()
+    # stop words dropped from the vocabulary afterwards: CountVectorizer tests each token against them as
+    # a list (1.8 s instead of 0.3 s on 2,870 RUWA headlines)
+    keep = ~np.isin(vocab, list(_stop_words()))
+    if not keep.any():
+        return None, np.array([], dtype=object)
+    return x.tocsr()[:, np.flatnonzero(keep)], vocab[keep]
 
 
 def _group_matrix(labels: np.ndarray, groups: list[str]):

@@ -51,8 +51,8 @@ def test_a_planted_difference_is_found_with_its_sign():
     assert rest["difference"] < -0.4 and rest["ci_high"] < 0 and rest["q_value"] < 0.05
     nato_rt = c[(c["actor_id"] == "NATO") & ((c["source_a"] == "rt.com") | (c["source_b"] == "rt.com"))]
     assert len(nato_rt) == 4 and (nato_rt["q_value"] < 0.05).all()
-    # the other actors' contrasts are null: at most one of their twenty is a false discovery
-    assert (c.loc[c["actor_id"] != "NATO", "q_value"] < 0.05).sum() <= 1
+    # the four planted contrasts are the four largest differences of the thirty
+    assert set(c["difference"].abs().nlargest(4).index) == set(nato_rt.index)
     per_source = compare.actor_source_sentiment(units, resamples=300, seed=1)
     lines = compare.contrast_findings(c, per_source, pd.DataFrame({"actor_id": ["NATO"], "name": ["NATO (alliance)"]}))
     nato = [line for line in lines if line.startswith("Tone toward NATO (alliance): ")]
