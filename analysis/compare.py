@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,7 @@ from analysis.randomness import keyed_rng
 
 __all__ = ["PERIODS", "ALL_OTHERS", "period_of", "tone_units", "actor_source_sentiment", "actor_period_sentiment",
            "source_contrasts", "bh_qvalues", "log_odds", "distinctive_terms", "pair_log_odds", "reasons",
-           "contrast_findings"]
+           "contrast_findings", "distinctive_findings", "choose_log_odds_sources", "Comparison", "compare_run"]
 
 #: summary.period -> the pandas period it groups by (weeks run Monday to Sunday)
 PERIODS = {"month": "M", "week": "W-SUN", "quarter": "Q"}
@@ -579,3 +580,82 @@ def contrast_findings(contrasts: pd.DataFrame, per_source: pd.DataFrame, actors:
         out.append(f"Tone toward {names.get(r['actor_id'], r['actor_id'])}: {side(r['actor_id'], a)} vs "
                    f"{side(r['actor_id'], b)}; difference {d:+.2f} [{lo:+.2f}, {hi:+.2f}], {_q_text(r['q_value'])}.")
     return out
+
+
+def distinctive_findings(terms: pd.DataFrame, per_group: int = 3, max_groups: int = 12) -> list[str]:
+    """One line: the words that most set each outlet apart (highest z), for up to ``max_groups`` outlets."""
+    w = terms[(terms["group_kind"] == "source") & (terms["feature_kind"] == "word") & (terms["rank"] <= per_group)]
+    if w.empty:
+        return []
+    groups = sorted(w["group"].unique())
+    shown = groups[:max_groups]
+    more = f" ({len(groups) - len(shown)} more outlets in distinctive_terms)" if len(groups) > len(shown) else ""
+    return ["Words that most set each outlet apart from the others (weighted log-odds z-scores): " + "; ".join(
+        f"{g}: " + ", ".join(f"{f} ({z:.1f})" for f, z in zip(w.loc[w["group"] == g, "feature"], w.loc[w["group"] == g, "z"]))
+        for g in shown) + more + "."]
+
+
+def choose_log_odds_sources(documents: pd.DataFrame, chosen: Sequence[str] = ()) -> tuple[str, str] | None:
+    """The two outlets of the log-odds figure: ``chosen`` (``summary.log_odds_sources``), else the two with most documents.
+
+    ``None`` when the corpus has fewer than two outlets.
+
+    Raises:
+        ParameterError: an outlet of ``chosen`` is not a source of this corpus (names them).
+    """
+    from analysis.errors import ParameterError
+
+    counts = documents.loc[documents["source"].astype(str) != "", "source"].astype(str).value_counts()
+    if len(counts) < 2:
+        return None
+    if chosen:
+        if missing := [s for s in chosen if s not in counts.index]:
+            known = ", ".join(sorted(counts.index)[:12]) + (", ..." if len(counts) > 12 else "")
+            raise ParameterError(f"parameter 'summary.log_odds_sources': {', '.join(missing)} is not a source of "
+                                 f"this corpus; its sources: {known}; got {list(chosen)!r}")
+        return chosen[0], chosen[1]
+    top = counts.rename_axis("source").reset_index().sort_values(["count", "source"], ascending=[False, True],
+                                                                 kind="stable")["source"].tolist()
+    return top[0], top[1]
+
+
+@dataclass
+class Comparison:
+    """What the summary stage writes about outlets and periods (:func:`compare_run`)."""
+
+    actor_source_sentiment: pd.DataFrame
+    actor_period_sentiment: pd.DataFrame
+    source_contrasts: pd.DataFrame
+    distinctive_terms: pd.DataFrame
+    #: why a comparison is empty, by kind (``source``, ``period``)
+    reasons: dict[str, str]
+    findings: list[str]
+    #: the two outlets of the log-odds figure and their words (:func:`pair_log_odds`); None: fewer than two
+    log_odds_sources: tuple[str, str] | None
+    log_odds: pd.DataFrame
+
+    TABLES = ("actor_source_sentiment", "actor_period_sentiment", "source_contrasts", "distinctive_terms")
+
+    def write(self, run) -> None:
+        """Write the four tables into the run folder (empty ones too: every declared column)."""
+        for name in self.TABLES:
+            run.write_table(getattr(self, name), name)
+
+
+def compare_run(params, run) -> Comparison:
+    """Compare outlets and periods from the tables of the earlier stages (parameters ``summary``, ``sentiment``)."""
+    sp, cp = params.sentiment, params.summary
+    documents, mentions, actors = run.read_table("documents"), run.read_table("actor_mentions"), run.read_table("actors")
+    units = tone_units(mentions, run.read_table("actor_mention_sentiment"), run.read_table("sentence_sentiment"),
+                       documents, sp.method)
+    why = reasons(documents, units)
+    per_source = actor_source_sentiment(units, sp.min_sentences, sp.bootstrap_resamples, params.seed)
+    per_period = actor_period_sentiment(units, cp.period, sp.min_sentences, sp.bootstrap_resamples, params.seed)
+    compared = actors["actor_id"].tolist()[: cp.compare_actors] if cp.compare_actors else None
+    contrasts = source_contrasts(units, compared, sp.min_sentences, sp.bootstrap_resamples, params.seed)
+    terms = distinctive_terms(documents, mentions, cp.period, cp.distinctive_terms)
+    pair = choose_log_odds_sources(documents, cp.log_odds_sources)
+    pair_words = pair_log_odds(documents, *pair) if pair else pair_log_odds(documents.iloc[:0], "", "")
+    lines = [f"{'Outlets' if kind == 'source' else 'Periods'} not compared: {text}." for kind, text in why.items()]
+    lines += contrast_findings(contrasts, per_source, actors) + distinctive_findings(terms)
+    return Comparison(per_source, per_period, contrasts, terms, why, lines, pair, pair_words)

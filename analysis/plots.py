@@ -687,11 +687,24 @@ def log_odds_words(pair: pd.DataFrame, source_a: str, source_b: str, n_labels: i
     colour = np.where(z > 0, "#C44E52", "#4C72B0")
     ax.scatter(total[strong], z[strong], s=8, color=colour[strong], lw=0)
     order = np.argsort(-z, kind="stable")
-    shown = [i for i in order[:n_labels] if z[i] >= 1.96] + [i for i in order[::-1][:n_labels] if z[i] <= -1.96]
-    for i in shown:
-        ax.annotate(str(pair["feature"].iloc[i]), (total[i], z[i]), fontsize=7, color=colour[i],
-                    xytext=(3, 0), textcoords="offset points", va="center")
+    gap = max(float(np.abs(z).max()), 2.5) / 22        # a label's height, in z
+    decades = np.log10(max(total.max(), 10)) + 0.3
+    per_char = 0.017 * decades                        # a character's width at fontsize 7, in decades of x
+    for side in (order[:n_labels], order[::-1][:n_labels]):
+        placed: list[tuple[float, float, float]] = []     # (x from, x to, y) of the labels drawn
+        for i in side:
+            if abs(z[i]) < 1.96:
+                break
+            word, x0 = str(pair["feature"].iloc[i]), np.log10(total[i]) + 0.1
+            x1, y = x0 + per_char * len(word), z[i]
+            # pushed toward zero past every label it would overlap
+            while any(a < x1 and x0 < b and abs(y - yy) < gap for a, b, yy in placed):
+                y -= np.sign(z[i]) * gap / 2
+            placed.append((x0, x1, y))
+            ax.annotate(word, (total[i], z[i]), xytext=(10 ** x0, y), fontsize=7, color=colour[i], va="center",
+                        arrowprops={"arrowstyle": "-", "color": "0.7", "lw": 0.5} if abs(y - z[i]) > gap / 2 else None)
     ax.set_xscale("log")
+    ax.set_xlim(right=max(total.max(), 10) * 5)       # room for the labels of the most frequent words
     for v in (1.96, -1.96):
         ax.axhline(v, color="k", lw=0.6, ls="--")
     ax.set_xlabel(f"the word's count in both outlets (log scale; {len(pair):,} words)")
