@@ -67,7 +67,8 @@ _GENERIC = {"ministry", "defence", "defense", "foreign", "affairs", "interior", 
             "general", "staff", "security", "council", "parliament", "cabinet", "office", "department", "of", "the",
             "national", "guard", "police", "service", "committee", "presidential", "administration", "state",
             "federal", "supreme", "court", "central", "bank", "command", "headquarters", "intelligence", "and",
-            "economy", "energy", "agency", "for", "emergency", "emergencies", "situations", "border", "prosecutor"}
+            "economy", "energy", "agency", "for", "emergency", "emergencies", "situations", "border", "prosecutor",
+            "minister", "ministers", "general's", "prosecutor's", "operational", "headquarter", "region", "regional"}
 _TYPE_WORDS = (
     ("media", {"news", "times", "post", "journal", "press", "tv", "television", "radio", "channel", "gazette",
                "herald", "daily", "telegraph", "guardian", "tribune", "reuters", "bloomberg", "pravda", "izvestia",
@@ -84,6 +85,9 @@ _TYPE_WORDS = (
                          "party", "house"}),
 )
 _ORG_WORDS = set().union(*(words for _, words in _TYPE_WORDS)) - {"guard", "special", "red", "post", "times"}
+_PLACE_AFTER = {"region", "oblast", "district", "direction", "sector", "area", "city", "village", "front",
+                "outskirts", "airport", "port", "plant"}
+_LEADING_PREPOSITIONS = ("near ", "in ", "at ", "from ", "to ", "into ", "outside ", "around ", "towards ", "on ")
 _PLACE_BEFORE = {"in", "near", "at", "around", "outside", "inside", "into", "across", "towards", "toward",
                  "besieged", "city", "town", "village", "region", "port", "oblast", "occupied", "liberated"}
 _PERSON_AFTER = {"says", "said", "tells", "told", "urges", "urged", "calls", "called", "asks", "asked", "warns",
@@ -512,8 +516,13 @@ def suggest_actors(candidates: pd.DataFrame, documents: pd.DataFrame, mentions: 
             for t in sorted(_TITLES, key=len, reverse=True):
                 if low.startswith(t + " ") and len(s) > len(t) + 2:
                     s, low = s[len(t) + 1:], low[len(t) + 1:]
+        low = s.lower()
+        for prep in _LEADING_PREPOSITIONS:   # Title Case headlines: "Shelling Near Mariinka"
+            if low.startswith(prep) and len(s) > len(prep) + 2:
+                s = s[len(prep):]
+                break
         if (len(s) < 2 or not s[0].isupper() or s.endswith("-") or not re.search(r"[A-Za-z]", s)
-                or len(s.split()) > 6):
+                or len(s.split()) > 6 or re.search(r"[:/|\\#@]", s)):
             continue
         key = s.lower()
         labels[key][str(label)] += int(n)
@@ -592,8 +601,9 @@ def suggest_actors(candidates: pd.DataFrame, documents: pd.DataFrame, mentions: 
     ambiguous: list[AmbiguousSurface] = []
     surname_of: dict[str, str] = {}
     for r, ks in list(members.items()):
-        if any(len(k.split()) != 1 for k in ks) or not any(k in personish for k in ks):
-            continue
+        if any(len(k.split()) != 1 for k in ks) or not (any(k in personish for k in ks) or all(
+                dom[k] not in ("GPE", "NORP") and cues[k][2] < 0.1 for k in ks)):
+            continue        # a surname NER reads as an ORG ("Medvedchuk") still joins its full name
         owners = sorted({o for k in ks for o in full_owner.get(skeleton(k), []) if o != r},
                         key=lambda o: (-gmentions[o], o))
         owners = [o for o in owners if len(skeleton(ks[0])) >= 3 and any(
@@ -630,7 +640,7 @@ def suggest_actors(candidates: pd.DataFrame, documents: pd.DataFrame, mentions: 
         main = lab.most_common(1)[0][0] if sum(lab.values()) else "ORG"
         before, after = scan.neighbours([_display(k, casing) for k in ks])
         person_cue = (sum(after[w] for w in _PERSON_AFTER) + sum(before[w] for w in _PERSON_BEFORE)) / max(n_occ, 1)
-        place_cue = sum(before[w] for w in _PLACE_BEFORE) / max(n_occ, 1)
+        place_cue = (sum(before[w] for w in _PLACE_BEFORE) + sum(after[w] for w in _PLACE_AFTER)) / max(n_occ, 1)
         full_name = any(k in personish and len(k.split()) > 1 for k in ks)
         check = lab
         evidence = full_name or sum(occ[k][0] for k in ks if k in personish) > n_occ / 2
@@ -701,7 +711,8 @@ def suggest_actors(candidates: pd.DataFrame, documents: pd.DataFrame, mentions: 
                                                *_exact_counts(scan, surf[k]), exact=True) for k in ks if occ[k][0]]
                 continue
             pnotes.append(f"a single name, counted everywhere: {why}")
-        if main != "PERSON" and any(_lower_share(occ[k][2]) > rule.max_lowercase_share for k in ks):
+        if any(_lower_share(occ[k][2]) > rule.max_lowercase_share for k in ks
+               if main != "PERSON" or len(k.split()) > 1):
             ambiguous += [AmbiguousSurface(surf[k], "also a common word or phrase (written in lower case too)",
                                            *_exact_counts(scan, surf[k]), exact=True) for k in ks if occ[k][0]]
             continue
@@ -742,9 +753,9 @@ def _ambiguity(ks: list[str], lab: Counter, main: str, countries: dict[str, str]
         if any(k in countries for k in ks):
             return ""
         return "a place (NER: GPE), not a state: an actor only where it stands for one (add it as a metonym)"
-    place = sum(before[w] for w in _PLACE_BEFORE) / max(n_occ, 1)
+    place = (sum(before[w] for w in _PLACE_BEFORE) + sum(after[w] for w in _PLACE_AFTER)) / max(n_occ, 1)
     if place >= 0.2:
-        return f"used as a place: {place:.0%} of its mentions follow 'in', 'near', 'city'..."
+        return f"used as a place: {place:.0%} of its mentions read 'in X', 'near X', 'X region'..."
     if after[":"] / max(n_occ, 1) >= 0.5:
         return "a headline label ('Explainer: ...'), not a name"
     if lab[main] / max(sum(lab.values()), 1) < 0.8 and sum(lab.values()) >= 3:
@@ -756,7 +767,7 @@ def _ambiguity(ks: list[str], lab: Counter, main: str, countries: dict[str, str]
     if main == "ORG" and all(set(k.split()) <= _GENERIC for k in ks):
         return "an office named without its country: its owner depends on the words around it"
     coverage = sum(lab.values()) / max(n_occ * ner_share, 1e-9)
-    if main != "PERSON" and coverage < 0.25:
+    if coverage < 0.25:
         return f"NER reads it as a name in only {coverage:.0%} of its occurrences"
     return ""
 
@@ -816,7 +827,7 @@ def _cues(scan: _Scan, text: str) -> tuple[float, float, float]:
     before, after = scan.neighbours([text])
     n = max(sum(after.values()), 1)
     return (sum(after[w] for w in _PERSON_AFTER) / n, sum(before[w] for w in _PERSON_BEFORE) / n,
-            sum(before[w] for w in _PLACE_BEFORE) / n)
+            (sum(before[w] for w in _PLACE_BEFORE) + sum(after[w] for w in _PLACE_AFTER)) / n)
 
 
 def _promote(stats, lab: Counter, full_docs: set[int], rule: SurnameRule, ner_share: float,

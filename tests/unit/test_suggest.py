@@ -90,7 +90,7 @@ def test_acronym_and_name_with_the_same_initials_group_without_parentheses():
 
 def test_places_inconsistent_labels_modifiers_and_generic_offices_go_under_ambiguous():
     docs = _docs(*["Shelling in Kramatorsk.", "Kramatorsk station hit."],
-                 *["Zaporizhzhia plant", "Zaporizhzhia shelled", "Zaporizhzhia nuclear"],
+                 *["Zaporizhzhia talks", "Zaporizhzhia shelled", "Zaporizhzhia nuclear"],
                  *["Euro-Atlantic security", "Euro-Atlantic unity"],
                  *["The Defence Ministry said.", "Defence Ministry officials"],
                  *["Sri Lanka defaults.", "Sri Lanka talks."])
