@@ -212,3 +212,15 @@ def test_figures_name_actors_say_what_was_left_out_and_explain_empty_ones():
     assert "no words" in plots.log_odds_words(compare.pair_log_odds(pd.DataFrame(
         {"doc_id": [], "source": [], "text": []}), "a", "b"), "a", "b").axes[0].texts[0].get_text()
     plt.close("all")
+
+
+def test_log_odds_outlets_are_the_chosen_ones_or_the_two_largest():
+    from analysis.errors import ParameterError
+
+    docs = pd.DataFrame({"source": ["rt.com"] * 3 + ["bbc.co.uk"] * 2 + ["tass.com"] * 2 + [""] * 5})
+    assert compare.choose_log_odds_sources(docs) == ("rt.com", "bbc.co.uk")     # ties by name
+    assert compare.choose_log_odds_sources(docs, ("tass.com", "rt.com")) == ("tass.com", "rt.com")
+    with pytest.raises(ParameterError, match=r"summary.log_odds_sources.*rt\.co is not a source.*bbc\.co\.uk, rt\.com"):
+        compare.choose_log_odds_sources(docs, ("rt.co", "tass.com"))
+    assert compare.choose_log_odds_sources(docs.assign(source="")) is None
+    assert compare.choose_log_odds_sources(docs.assign(source=""), ("rt.co", "x")) is None   # no sources: no error
