@@ -36,7 +36,7 @@ corpus topics actors sentiment summary: $(STAMP) ## run the pipeline up to this 
 
 RUN ?= outputs/seeds
 OUT ?= my_actors.yaml
-suggest: $(STAMP) ## propose actors from a run's NER candidates: make suggest RUN=outputs/<run> OUT=my_actors.yaml
+suggest: $(STAMP) ## propose actors from a run's NER candidates: make suggest RUN=outputs/<run> OUT=my_actors.yaml [FORCE=1]
 	$(PY) -m analysis actors suggest $(RUN) --out $(OUT) $(if $(FORCE),--force)
 
 verify: $(STAMP) ## recompute the table hashes of the default run and compare with its manifest

@@ -488,45 +488,8 @@ def suggest_actors(candidates: pd.DataFrame, documents: pd.DataFrame, mentions: 
     rule = surnames or SurnameRule()
     if rule.mode not in ("auto", "context"):
         raise ParameterError(f"surnames: {rule.mode!r} is not allowed; use auto or context")
-    known: dict[str, str] = {}
-    known_ids: set[str] = set()
-    known_skel: dict[tuple[str, ...], tuple[str, str]] = {}
-    person_last: dict[str, str] = {}
-    if dictionary is not None:
-        known_ids = set(dictionary.actors["actor_id"])
-        persons = set(dictionary.actors.loc[dictionary.actors["type"] == "person", "actor_id"])
-        for f in dictionary.forms:
-            known[_norm(f.text).lower()] = f.actor_id or "(ambiguous)"
-            toks = tuple(skeleton(t) for t in _tokens(f.text) if t[0].isalnum())
-            if f.actor_id and toks:
-                known_skel.setdefault(toks, (f.actor_id, _ascii(f.text.lower())))
-                if f.actor_id in persons:
-                    person_last.setdefault(toks[-1], f.actor_id)
-        for r in dictionary.roles:
-            known_ids.add(str(r.get("role", "")))
-    # ---- surfaces: NER labels per normalised key, titles stripped from names
-    labels: dict[str, Counter] = defaultdict(Counter)
-    casing: dict[str, Counter] = defaultdict(Counter)
-    for surface, label, n in zip(candidates["surface"].astype(str), candidates["ner_label"], candidates["mentions"]):
-        s = _norm(surface).strip(" ,;:\"'()[]")
-        if s.endswith(".") and "." not in s[:-1]:
-            s = s[:-1]           # a full stop, not an abbreviation's ("U.N." keeps its dot: spaCy's token)
-        if label == "PERSON":
-            low = s.lower()
-            for t in sorted(_TITLES, key=len, reverse=True):
-                if low.startswith(t + " ") and len(s) > len(t) + 2:
-                    s, low = s[len(t) + 1:], low[len(t) + 1:]
-        low = s.lower()
-        for prep in _LEADING_PREPOSITIONS:   # Title Case headlines: "Shelling Near Mariinka"
-            if low.startswith(prep) and len(s) > len(prep) + 2:
-                s = s[len(prep):]
-                break
-        if (len(s) < 2 or not s[0].isupper() or s.endswith("-") or not re.search(r"[A-Za-z]", s)
-                or len(s.split()) > 6 or re.search(r"[:/|\\#@]", s)):
-            continue
-        key = s.lower()
-        labels[key][str(label)] += int(n)
-        casing[key][s] += int(n)
+    known, known_ids, known_skel, person_last = _known_forms(dictionary)
+    labels, casing = _surfaces(candidates)
     keys = {k for k in labels if k not in known}
     n_candidates = len(labels)
     # ---- acronyms written beside their names; the names need not be candidates themselves
@@ -780,6 +743,58 @@ def _exact_counts(scan: _Scan, text: str) -> tuple[int, int]:
 
 def _lower_share(cases: Counter) -> float:
     return sum(v for c, v in cases.items() if c.islower()) / max(sum(cases.values()), 1)
+
+
+def _known_forms(dictionary) -> tuple[dict[str, str], set[str], dict, dict[str, str]]:
+    """What the dictionary counts: its forms (lower case), ids, form skeletons and persons' last names."""
+    known: dict[str, str] = {}
+    known_ids: set[str] = set()
+    known_skel: dict[tuple[str, ...], tuple[str, str]] = {}
+    person_last: dict[str, str] = {}
+    if dictionary is not None:
+        known_ids = set(dictionary.actors["actor_id"])
+        persons = set(dictionary.actors.loc[dictionary.actors["type"] == "person", "actor_id"])
+        for f in dictionary.forms:
+            known[_norm(f.text).lower()] = f.actor_id or "(ambiguous)"
+            toks = tuple(skeleton(t) for t in _tokens(f.text) if t[0].isalnum())
+            if f.actor_id and toks:
+                known_skel.setdefault(toks, (f.actor_id, _ascii(f.text.lower())))
+                if f.actor_id in persons:
+                    person_last.setdefault(toks[-1], f.actor_id)
+        for r in dictionary.roles:
+            known_ids.add(str(r.get("role", "")))
+    return known, known_ids, known_skel, person_last
+
+
+def _surfaces(candidates: pd.DataFrame) -> tuple[dict[str, Counter], dict[str, Counter]]:
+    """Per normalised surface (lower case): NER's labels and the spellings seen, with mentions.
+
+    Titles ("President", "PM") and a Title Case headline's leading preposition ("Near Mariinka") are cut;
+    fragments ("non-", "L/", "Armed Forces: The") are dropped.
+    """
+    labels: dict[str, Counter] = defaultdict(Counter)
+    casing: dict[str, Counter] = defaultdict(Counter)
+    for surface, label, n in zip(candidates["surface"].astype(str), candidates["ner_label"], candidates["mentions"]):
+        s = _norm(surface).strip(" ,;:\"'()[]")
+        if s.endswith(".") and "." not in s[:-1]:
+            s = s[:-1]           # a full stop, not an abbreviation's ("U.N." keeps its dot: spaCy's token)
+        if label == "PERSON":
+            low = s.lower()
+            for t in sorted(_TITLES, key=len, reverse=True):
+                if low.startswith(t + " ") and len(s) > len(t) + 2:
+                    s, low = s[len(t) + 1:], low[len(t) + 1:]
+        low = s.lower()
+        for prep in _LEADING_PREPOSITIONS:   # Title Case headlines: "Shelling Near Mariinka"
+            if low.startswith(prep) and len(s) > len(prep) + 2:
+                s = s[len(prep):]
+                break
+        if (len(s) < 2 or not s[0].isupper() or s.endswith("-") or not re.search(r"[A-Za-z]", s)
+                or len(s.split()) > 6 or re.search(r"[:/|\\#@]", s)):
+            continue
+        key = s.lower()
+        labels[key][str(label)] += int(n)
+        casing[key][s] += int(n)
+    return labels, casing
 
 
 def _dedupe(xs: list[str]) -> list[str]:
