@@ -94,6 +94,10 @@ distill: $(STAMP) ## build the fast model2vec embedding model from the installed
 lint: $(STAMP) ## ruff over the package, tests, tools and the notebooks (their .py and .ipynb)
 	$(VENV)/bin/ruff check analysis tests bench tools notebooks
 
+.PHONY: docs
+docs: $(STAMP) ## regenerate docs/tables.md from the table declarations in analysis/schema.py
+	$(PY) -m analysis.schema --markdown > docs/tables.md
+
 lock: ## rewrite requirements.lock from the current .venv
 	$(PY) -m pip freeze --exclude-editable | sed 's/^torch==2.13.0+cpu/torch==2.13.0/' \
 	  | grep -v news-discourse > requirements.lock.new && mv requirements.lock.new requirements.lock

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis import config
+from analysis import config, schema
 from analysis.errors import DictionaryError, ModelError
 from analysis.parallel import map_documents
 from analysis.params import read_yaml_mapping
@@ -43,32 +43,15 @@ __all__ = [
     "score_against_gold",
     "ActorTables",
     "analyse_actors",
-    "MENTION_COLUMNS",
     "MENTION_KEY",
-    "ACTOR_COLUMNS",
-    "DOC_COUNT_COLUMNS",
-    "COOC_COLUMNS",
-    "CANDIDATE_COLUMNS",
-    "KWIC_COLUMNS",
-    "AMBIGUOUS_COLUMNS",
     "DEFAULT_DICTIONARY",
     "ACTOR_TYPES",
 ]
 
 DEFAULT_DICTIONARY = config.PACKAGE_DATA_DIR / "actors.yaml"
-ACTOR_TYPES = ("state", "international_organisation", "person", "government_body", "armed_forces", "media", "other")
-MENTION_COLUMNS = ["doc_id", "segment_id", "actor_id", "surface", "start", "end", "source", "attributive",
-                   "kind", "counted"]
+ACTOR_TYPES = schema.ACTOR_TYPES      # a dictionary entry's types: the values actors.type allows
 # the order of actor_mentions (and of kwic, one row per mention), ties broken by the other columns
 MENTION_KEY = ["doc_id", "start", "end", "actor_id"]
-ACTOR_COLUMNS = ["actor_id", "name", "type", "mentions", "documents", "per_1k_words", "first_seen", "last_seen",
-                 "country", "attributive_mentions"]
-DOC_COUNT_COLUMNS = ["doc_id", "actor_id", "mentions"]
-GOLD_DISAGREEMENT_COLUMNS = ["doc_id", "start", "end", "actor_id", "surface", "kind"]
-COOC_COLUMNS = ["actor_a", "actor_b", "sentences", "documents", "pmi"]
-CANDIDATE_COLUMNS = ["surface", "ner_label", "mentions", "documents", "example", "surface_mentions", "surface_labels"]
-KWIC_COLUMNS = ["actor_id", "doc_id", "left", "match", "right", "segment_id", "start"]
-AMBIGUOUS_COLUMNS = ["doc_id", "segment_id", "surface", "start", "end", "reason"]
 _NER_LABELS = ("PERSON", "ORG", "GPE", "NORP")
 _ID = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 
@@ -354,8 +337,8 @@ class ActorExtractor:
         mentions_df = self._resolve(documents, mentions, ambiguous, sent_index)
         ner = pd.DataFrame(ents, columns=["doc_id", "start", "end", "surface", "ner_label"])
         ner["segment_id"] = [_sentence_of(sent_index, d, s) for d, s in zip(ner["doc_id"], ner["start"])]
-        amb = pd.DataFrame([(d, _sentence_of(sent_index, d, s), t, s, e, f.reason or f"needs {f.requires}")
-                            for d, s, e, t, f in ambiguous], columns=AMBIGUOUS_COLUMNS)
+        amb = schema.frame("actor_ambiguous", [
+            (d, _sentence_of(sent_index, d, s), t, s, e, f.reason or f"needs {f.requires}") for d, s, e, t, f in ambiguous])
         return mentions_df, ner, amb
 
     def _resolve(self, documents, mentions, ambiguous, sent_index) -> pd.DataFrame:
@@ -460,20 +443,20 @@ class ActorTables:
 
     def write(self, run) -> None:
         """Write every table into the run folder."""
-        run.write_table(self.mentions, "actor_mentions", MENTION_COLUMNS)
-        run.write_table(self.actors, "actors", ACTOR_COLUMNS)
-        run.write_table(self.document_counts, "actor_document_counts", DOC_COUNT_COLUMNS)
-        run.write_table(self.cooccurrence, "actor_cooccurrence", COOC_COLUMNS)
-        run.write_table(self.candidates, "actor_candidates", CANDIDATE_COLUMNS)
-        run.write_table(self.kwic, "kwic", KWIC_COLUMNS)
-        run.write_table(self.ambiguous, "actor_ambiguous", AMBIGUOUS_COLUMNS)
+        run.write_table(self.mentions, "actor_mentions")
+        run.write_table(self.actors, "actors")
+        run.write_table(self.document_counts, "actor_document_counts")
+        run.write_table(self.cooccurrence, "actor_cooccurrence")
+        run.write_table(self.candidates, "actor_candidates")
+        run.write_table(self.kwic, "kwic")
+        run.write_table(self.ambiguous, "actor_ambiguous")
         if len(self.over_time):
             run.write_table(self.over_time, "actors_over_time")
         if len(self.per_source):
             run.write_table(self.per_source, "actors_per_source")
         if self.evaluation is not None:
-            run.write_table(self.evaluation, "actor_gold_evaluation", ["metric", "value"])
-            run.write_table(self.disagreements, "actor_gold_disagreements", GOLD_DISAGREEMENT_COLUMNS)
+            run.write_table(self.evaluation, "actor_gold_evaluation")
+            run.write_table(self.disagreements, "actor_gold_disagreements")
         run.record("actors", summary=self.summary())
 
     def gold_summary(self) -> str:
@@ -526,7 +509,7 @@ def analyse_actors(params, documents: pd.DataFrame, segments: pd.DataFrame,
     ner = sort_rows(ner, ["doc_id", "start", "end"])
     ambiguous = sort_rows(ambiguous, ["doc_id", "start", "end"])
     mentions["counted"] = ap.count_attributive | ~mentions["attributive"].astype(bool)
-    mentions = mentions[MENTION_COLUMNS]
+    mentions = mentions[schema.columns("actor_mentions")]
     counted = mentions[mentions["counted"]]
     words = documents.set_index("doc_id")["n_words"]
     total_words = max(int(words.sum()), 1)
@@ -541,7 +524,7 @@ def analyse_actors(params, documents: pd.DataFrame, segments: pd.DataFrame,
     actors["first_seen"] = seen.min().reindex(actors.index).fillna("")
     actors["last_seen"] = seen.max().reindex(actors.index).fillna("")
     actors = actors[actors["mentions"] >= ap.min_mentions].reset_index()
-    actors = actors.sort_values(["mentions", "actor_id"], ascending=[False, True], kind="stable")[ACTOR_COLUMNS]
+    actors = actors.sort_values(["mentions", "actor_id"], ascending=[False, True], kind="stable")[schema.columns("actors")]
     doc_counts = counted.groupby(["doc_id", "actor_id"]).size().rename("mentions").reset_index()
     cooc = _cooccurrence(counted, segments)
     candidates = _candidates(ner, mentions, segments)
@@ -611,7 +594,7 @@ def score_against_gold(mentions: pd.DataFrame, gold_file: Path,
     texts = documents.set_index("doc_id")["text"]
     rows = [(d, int(s), int(e), a, texts[d][int(s):int(e)], kind)
             for kind, keys in (("missed", g - f), ("extra", f - g)) for d, s, e, a in keys]
-    dis = pd.DataFrame(rows, columns=GOLD_DISAGREEMENT_COLUMNS)
+    dis = schema.frame("actor_gold_disagreements", rows)
     return evaluation, dis.sort_values(["doc_id", "start", "end", "actor_id"], kind="stable").reset_index(drop=True)
 
 
@@ -634,12 +617,12 @@ def _cooccurrence(counted: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame
         ns = pairs_s.get((a, b), 0)
         pmi = math.log(ns * n_sent / (single[a] * single[b])) if ns else float("nan")
         rows.append((a, b, ns, nd, round(pmi, 6) if ns else np.nan))
-    return pd.DataFrame(rows, columns=COOC_COLUMNS)
+    return schema.frame("actor_cooccurrence", rows)
 
 
 def _candidates(ner: pd.DataFrame, mentions: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
     if ner.empty:
-        return pd.DataFrame(columns=CANDIDATE_COLUMNS)
+        return schema.empty("actor_candidates")
     ner = ner.copy()
     ner["surface"] = ner["surface"].str.replace(r"^(the|The)\s+", "", regex=True).str.replace(r"[’']s$", "", regex=True)
     ner = ner[ner["surface"].str.len() >= 2]
@@ -656,7 +639,7 @@ def _candidates(ner: pd.DataFrame, mentions: pd.DataFrame, segments: pd.DataFram
     out["surface_labels"] = out["surface"].map(out.groupby("surface", sort=False).apply(
         lambda d: ", ".join(f"{lab} {m}" for lab, m in zip(d["ner_label"], d["mentions"])), include_groups=False))
     return out.sort_values(["surface_mentions", "surface", "mentions", "ner_label"], ascending=[False, True, False, True],
-                           kind="stable").reset_index(drop=True)[CANDIDATE_COLUMNS]
+                           kind="stable").reset_index(drop=True)[schema.columns("actor_candidates")]
 
 
 def _kwic(mentions: pd.DataFrame, documents: pd.DataFrame, window: int) -> pd.DataFrame:
@@ -667,4 +650,4 @@ def _kwic(mentions: pd.DataFrame, documents: pd.DataFrame, window: int) -> pd.Da
         left = t[max(0, r.start - window): r.start].replace("\n", " ")
         right = t[r.end: r.end + window].replace("\n", " ")
         rows.append((r.actor_id, r.doc_id, left, t[r.start:r.end], right, r.segment_id, r.start))
-    return pd.DataFrame(rows, columns=KWIC_COLUMNS)
+    return schema.frame("kwic", rows)

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis import schema
 from analysis.randomness import keyed_rng
 
 __all__ = ["PERIODS", "ALL_OTHERS", "period_of", "tone_units", "actor_source_sentiment", "actor_period_sentiment",
@@ -50,31 +51,11 @@ Q_LEVEL = 0.05
 
 _UNIT_COLUMNS = ["actor_id", "segment_id", "doc_id", "mentions", "score", "polarity", "sentence_tone", "source",
                  "published"]
-_COLUMNS = {
-    "actor_source_sentiment": {
-        "actor_id": "str", "source": "str", "mentions": "int64", "documents": "int64", "n_sentences": "int64",
-        "target_tone": "float64", "ci_low": "float64", "ci_high": "float64", "share_negative": "float64",
-        "share_positive": "float64", "sentence_tone": "float64", "flagged": "bool"},
-    "actor_period_sentiment": {
-        "actor_id": "str", "period": "str", "period_start": "str", "mentions": "int64", "documents": "int64",
-        "n_sentences": "int64", "target_tone": "float64", "ci_low": "float64", "ci_high": "float64",
-        "share_negative": "float64", "share_positive": "float64", "sentence_tone": "float64", "flagged": "bool"},
-    "source_contrasts": {
-        "actor_id": "str", "source_a": "str", "source_b": "str", "documents_a": "int64", "documents_b": "int64",
-        "n_sentences_a": "int64", "n_sentences_b": "int64", "tone_a": "float64", "tone_b": "float64",
-        "difference": "float64", "ci_low": "float64", "ci_high": "float64", "p_value": "float64",
-        "q_value": "float64"},
-    "distinctive_terms": {
-        "group_kind": "str", "group": "str", "feature_kind": "str", "rank": "int64", "feature": "str",
-        "count": "int64", "count_rest": "int64", "log_odds": "float64", "z": "float64"},
-}
 
 
 def _frame(name: str, rows: list) -> pd.DataFrame:
-    """``rows`` (tuples in column order) as table ``name``, typed even with no rows."""
-    cols = _COLUMNS[name]
-    df = pd.DataFrame(rows, columns=list(cols)) if rows else pd.DataFrame({c: [] for c in cols})
-    return df.astype(cols)
+    """``rows`` (tuples in column order) as table ``name`` of :mod:`analysis.schema`, with its declared types."""
+    return schema.frame(name, rows).astype(schema.empty(name).dtypes.to_dict())
 
 
 # ------------------------------------------------------------------------------------------ units

@@ -1,15 +1,12 @@
 r"""Corpus layer: load documents, clean them, segment them, and find duplicates.
 
-Tables this module produces (columns are contracts, see README):
+Tables this module produces (declared, columns and types, in :mod:`analysis.schema`):
 
-* ``documents``: doc_id, title, source, published, url, n_words, n_sentences, n_paragraphs,
-  text_sha256, plus text (the cleaned text every offset points into), source_file, encoding,
-  english_score, non_english.
-* ``segments``: segment_id, doc_id, unit (paragraph | sentence), position, start, end, text, plus
-  paragraph_id for sentences. ``documents.text[start:end] == segments.text`` always holds.
-* ``removed_lines``: doc_id, line, reason, plus line_no (1-based, in the raw file).
-* ``skipped``: source_file, row, reason: every input row or file that did not become a document.
-* ``duplicates``: doc_a, doc_b, similarity, kind (exact | near | similar).
+* ``documents``: one row per document, with the cleaned ``text`` every offset points into.
+* ``segments``: paragraphs and sentences; ``documents.text[start:end] == segments.text`` always holds.
+* ``removed_lines``: every line, or piece of a line, that cleaning removed, and why.
+* ``skipped``: every input row or file that did not become a document, and why.
+* ``duplicates``: pairs of documents that repeat or retell each other (exact | near | similar).
 
 Example:
     >>> docs = pd.DataFrame({"doc_id": ["a"], "raw_text": ["Title\n\nLEAVE A REPLY\nBody text."]})
@@ -34,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis import schema
 from analysis.errors import CorpusError
 from analysis.params import CorpusParams
 
@@ -46,26 +44,13 @@ __all__ = [
     "find_duplicates",
     "build_documents_table",
     "sha256_text",
-    "DOCUMENT_COLUMNS",
-    "SEGMENT_COLUMNS",
-    "REMOVED_COLUMNS",
-    "SKIPPED_COLUMNS",
-    "DUPLICATE_COLUMNS",
 ]
 
-DOCUMENT_COLUMNS = [
-    "doc_id", "title", "source", "published", "url", "n_words", "n_sentences", "n_paragraphs",
-    "text_sha256", "text", "source_file", "encoding", "english_score", "non_english",
-]
-SEGMENT_COLUMNS = ["segment_id", "doc_id", "unit", "position", "start", "end", "text", "paragraph_id"]
-REMOVED_COLUMNS = ["doc_id", "line", "reason", "line_no"]
-SKIPPED_COLUMNS = ["source_file", "row", "reason"]
-DUPLICATE_COLUMNS = ["doc_a", "doc_b", "similarity", "kind"]
 # Sentence cosine for 'similar' per encoder: model2vec at 0.90 finds the pairs MiniLM finds at 0.85
 # (precision 0.99, recall 0.91 against MiniLM on 3,055 RUWA sentences).
 SIMILAR_THRESHOLD = {"minilm": 0.85, "model2vec": 0.90}
 
-_META_COLUMNS = ("title", "source", "published", "url")
+_METADATA = ("title", "source", "published", "url")
 
 
 @dataclass
@@ -73,7 +58,7 @@ class Corpus:
     """Raw documents as loaded, plus every input that was skipped and why."""
 
     documents: pd.DataFrame
-    skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SKIPPED_COLUMNS))
+    skipped: pd.DataFrame = field(default_factory=lambda: schema.empty("skipped"))
     files: dict[str, str] = field(default_factory=dict)  # path -> sha256 of the bytes read
     encodings: dict[str, str] = field(default_factory=dict)  # path -> encoding detected
     rows: dict[str, int] = field(default_factory=dict)  # doc_id -> its row in a table corpus (as `skipped`)
@@ -186,7 +171,7 @@ def _load_folder(folder: Path, p: CorpusParams) -> Corpus:
         title = _first_line(text)
         rows.append({"doc_id": path.stem, "title": title, "source": "", "published": "", "url": "",
                      "raw_text": text, "source_file": path.name, "encoding": enc})
-    docs = pd.DataFrame(rows, columns=["doc_id", *_META_COLUMNS, "raw_text", "source_file", "encoding"])
+    docs = pd.DataFrame(rows, columns=["doc_id", *_METADATA, "raw_text", "source_file", "encoding"])
     meta_path = folder / "metadata.csv"
     if meta_path.exists() and len(docs):
         hashes[str(meta_path)] = hashlib.sha256(meta_path.read_bytes()).hexdigest()
@@ -194,12 +179,12 @@ def _load_folder(folder: Path, p: CorpusParams) -> Corpus:
         if "doc_id" not in meta.columns:
             raise CorpusError(f"{meta_path}: needs a doc_id column; columns present: {list(meta.columns)}")
         meta = meta.set_index("doc_id")
-        for col in _META_COLUMNS:
+        for col in _METADATA:
             if col in meta.columns:
                 known = docs["doc_id"].map(meta[col]).fillna("")
                 docs[col] = np.where(known != "", known, docs[col])
     docs = _parse_dates(docs, p, where=str(meta_path))
-    return Corpus(docs, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS), hashes, encodings)
+    return Corpus(docs, schema.frame("skipped", skipped), hashes, encodings)
 
 
 def _read_table(path: Path, fmt: str) -> tuple[pd.DataFrame, list[dict]]:
@@ -285,7 +270,7 @@ def _load_table(path: Path, p: CorpusParams, fmt: str) -> Corpus:
         "_row": frame.index.to_numpy(),
     })
     docs = _parse_dates(docs, p, where=str(path))
-    corpus = Corpus(docs, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS),
+    corpus = Corpus(docs, schema.frame("skipped", skipped),
                     {str(path): hashlib.sha256(path.read_bytes()).hexdigest()})
     return corpus
 
@@ -498,7 +483,7 @@ def clean_documents(docs: pd.DataFrame, text_column: str = "raw_text",
         first = np.array([_first_line(str(t)) for t in docs[text_column]], dtype=object)
         derived = out["title"].astype(str).to_numpy() == first
         out.loc[derived, "title"] = [_first_line(t) for t in out.loc[derived, "text"]]
-    return out, pd.DataFrame(removed, columns=REMOVED_COLUMNS)
+    return out, schema.frame("removed_lines", removed)
 
 
 # ---------------------------------------------------------------------------------- segmentation
@@ -573,7 +558,7 @@ def segment_documents(docs: pd.DataFrame) -> pd.DataFrame:
             for sa, sb in _sentence_spans(text, a, b, kind):
                 rows.append((f"{doc_id}:s{s_no:04d}", doc_id, "sentence", s_no, sa, sb, text[sa:sb], pid))
                 s_no += 1
-    seg = pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
+    seg = schema.frame("segments", rows)
     return seg.astype({"position": "int64", "start": "int64", "end": "int64"})
 
 
@@ -754,7 +739,7 @@ def find_duplicates(
             if (ids[a], ids[b]) not in out:
                 out[(ids[a], ids[b])] = (val, "similar", sid[gi], sid[j])
     rows = [(a, b, round(s, 4), k, ea, eb) for (a, b), (s, k, ea, eb) in sorted(out.items())]
-    return pd.DataFrame(rows, columns=[*DUPLICATE_COLUMNS, "evidence_a", "evidence_b"])
+    return schema.frame("duplicates", rows)
 
 
 # ---------------------------------------------------------------------------------- documents
@@ -778,10 +763,11 @@ def build_documents_table(docs: pd.DataFrame, segments: pd.DataFrame) -> pd.Data
         lambda w: round(sum(x.lower() in _EN_STOP for x in w) / len(w), 4) if w else 0.0)
     # Running English text has 30-50% of these function words; under 8% over 20+ words is not English.
     out["non_english"] = (out["n_words"] >= 20) & (out["english_score"] < 0.08)
-    for col in DOCUMENT_COLUMNS:
+    cols = schema.columns("documents")
+    for col in cols:
         if col not in out:
             out[col] = ""
-    return out[DOCUMENT_COLUMNS].reset_index(drop=True)
+    return out[cols].reset_index(drop=True)
 
 
 # ------------------------------------------------------------------------------------ the stage
@@ -802,11 +788,11 @@ class CorpusTables:
 
     def write(self, run) -> None:
         """Write every table into the run folder and record provenance for the manifest."""
-        run.write_table(self.documents, "documents", DOCUMENT_COLUMNS)
-        run.write_table(self.segments, "segments", SEGMENT_COLUMNS)
-        run.write_table(self.removed_lines, "removed_lines", REMOVED_COLUMNS)
-        run.write_table(self.skipped, "skipped", SKIPPED_COLUMNS)
-        run.write_table(self.duplicates, "duplicates", DUPLICATE_COLUMNS)
+        run.write_table(self.documents, "documents")
+        run.write_table(self.segments, "segments")
+        run.write_table(self.removed_lines, "removed_lines")
+        run.write_table(self.skipped, "skipped")
+        run.write_table(self.duplicates, "duplicates")
         run.record("corpus", files=self.files, encodings=self.encodings, documents=len(self.documents),
                    skipped=len(self.skipped), embeddings=self.embedding_stats, models=self.models,
                    summary=self.summary())

@@ -14,6 +14,7 @@ __all__ = [
     "DictionaryError",
     "StageError",
     "RunLockedError",
+    "SchemaError",
 ]
 
 
@@ -47,3 +48,7 @@ class StageError(AnalysisError):
 
 class RunLockedError(AnalysisError):
     """Another run is writing into the same output folder."""
+
+
+class SchemaError(AnalysisError):
+    """A table does not match its declaration in ``analysis/schema.py``: names the table and the column."""

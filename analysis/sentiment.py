@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis import schema
 from analysis.errors import DictionaryError
 from analysis.parallel import map_documents
 from analysis.params import read_yaml_mapping
@@ -39,19 +40,7 @@ __all__ = [
     "mean_ci",
     "SentimentTables",
     "analyse_sentiment",
-    "SENTENCE_COLUMNS",
-    "DOCUMENT_COLUMNS",
-    "AGREEMENT_COLUMNS",
-    "ACTOR_COLUMNS",
-    "TOPIC_COLUMNS",
 ]
-
-SENTENCE_COLUMNS = ["segment_id", "doc_id", "method", "compound", "pos", "neu", "neg", "adjusted_compound"]
-DOCUMENT_COLUMNS = ["doc_id", "method", "mean_compound", "share_positive", "share_neutral", "share_negative",
-                    "n_sentences", "mean_adjusted_compound"]
-AGREEMENT_COLUMNS = ["doc_id", "pearson", "spearman", "sign_agreement", "n_sentences"]
-ACTOR_COLUMNS = ["actor_id", "n_sentences", "mean", "ci_low", "ci_high", "method", "flagged"]
-TOPIC_COLUMNS = ["topic", "n_sentences", "mean", "ci_low", "ci_high", "method"]
 
 
 class Scorer:
@@ -289,13 +278,13 @@ class SentimentTables:
 
     def write(self, run) -> None:
         """Write every table into the run folder."""
-        run.write_table(self.sentences, "sentence_sentiment", SENTENCE_COLUMNS)
-        run.write_table(self.documents, "document_sentiment", DOCUMENT_COLUMNS)
-        run.write_table(self.agreement, "method_agreement", AGREEMENT_COLUMNS)
-        run.write_table(self.actors, "actor_sentiment", ACTOR_COLUMNS)
+        run.write_table(self.sentences, "sentence_sentiment")
+        run.write_table(self.documents, "document_sentiment")
+        run.write_table(self.agreement, "method_agreement")
+        run.write_table(self.actors, "actor_sentiment")
         run.write_table(self.targets, "actor_mention_sentiment")
         if len(self.topics):
-            run.write_table(self.topics, "topic_sentiment", TOPIC_COLUMNS)
+            run.write_table(self.topics, "topic_sentiment")
         info = {}
         if run.params.sentiment.targeted_method == "model":
             from analysis import accel
@@ -358,7 +347,7 @@ def _agreement(both: pd.DataFrame, pos: float, neg: float) -> pd.DataFrame:
     for c in ("pearson", "spearman", "sign_agreement"):
         out[c] = out[c].astype(float).round(6)
     out["n_sentences"] = out["n_sentences"].astype("int64")
-    return out[AGREEMENT_COLUMNS]
+    return out[schema.columns("method_agreement")]
 
 
 class _ScoreDocuments:
@@ -388,9 +377,8 @@ class _ScoreDocuments:
         ss = pd.concat(frames, ignore_index=True)
         for c in ("compound", "pos", "neu", "neg", "adjusted_compound"):
             ss[c] = ss[c].astype(float).round(6)
-        ss = ss[SENTENCE_COLUMNS]
-        targets = pd.DataFrame(columns=["doc_id", "segment_id", "actor_id", "surface", "start", "end", "polarity",
-                                        "score", "method"])
+        ss = ss[schema.columns("sentence_sentiment")]
+        targets = schema.empty("actor_mention_sentiment")
         if self.counted is not None:
             sent_text = sents.set_index("segment_id")
             cm = self.counted[self.counted["segment_id"].isin(sent_text.index)].reset_index(drop=True)
@@ -407,6 +395,8 @@ class _ScoreDocuments:
                                        self.params.embeddings.device, self.params.embeddings.precision)
                 targets = pd.concat([cm[["doc_id", "segment_id", "actor_id", "surface", "start", "end"]], tscore], axis=1)
                 targets["method"] = self.target_method
+                # the class probabilities are the model's: empty (NaN) with the clause method
+                targets = targets.reindex(columns=schema.columns("actor_mention_sentiment"))
         return ss, targets
 
 
@@ -430,7 +420,7 @@ def analyse_sentiment(params, documents: pd.DataFrame, segments: pd.DataFrame, m
     docs = pd.DataFrame({"mean_compound": g["compound"].mean().round(6), "share_positive": g["_pos"].mean().round(6),
                          "share_neutral": g["_neu"].mean().round(6), "share_negative": g["_neg"].mean().round(6),
                          "n_sentences": g.size(), "mean_adjusted_compound": g["adjusted_compound"].mean().round(6)}
-                        ).reset_index()[DOCUMENT_COLUMNS]
+                        ).reset_index()[schema.columns("document_sentiment")]
     # Agreement between the two methods, per document and overall.
     primary = ss[ss["method"] == sp.method].set_index("segment_id")["adjusted_compound"]
     second = ss[ss["method"] == sp.second_method].set_index("segment_id")["adjusted_compound"]
@@ -447,11 +437,11 @@ def analyse_sentiment(params, documents: pd.DataFrame, segments: pd.DataFrame, m
                 actor_rows.append((actor_id, len(v), *mean_ci(v, sp.bootstrap_resamples, rng), method,
                                    len(v) < sp.min_sentences))
     # explicit dtypes: with no actor mentions the (empty) table must still filter and sort like a full one
-    actors = pd.DataFrame(actor_rows, columns=ACTOR_COLUMNS).astype(
+    actors = schema.frame("actor_sentiment", actor_rows).astype(
         {"n_sentences": "int64", "mean": "float64", "ci_low": "float64", "ci_high": "float64", "flagged": "bool"})
     for c in ("mean", "ci_low", "ci_high"):
         actors[c] = actors[c].round(6)
-    topics = pd.DataFrame(columns=TOPIC_COLUMNS)
+    topics = schema.empty("topic_sentiment")
     if segment_topics is not None and len(segment_topics):
         key = sentence_topics(segment_topics, sents)
         st = pd.DataFrame({"topic": key, "v": primary.reindex(sents["segment_id"]).to_numpy()}).dropna()
@@ -460,7 +450,7 @@ def analyse_sentiment(params, documents: pd.DataFrame, segments: pd.DataFrame, m
             rng = keyed_rng(params.seed, "topic_sentiment", int(t), sp.method)
             mean, lo, hi = mean_ci(grp["v"].to_numpy(), sp.bootstrap_resamples, rng)
             trows.append((int(t), len(grp), round(mean, 6), round(lo, 6), round(hi, 6), sp.method))
-        topics = pd.DataFrame(trows, columns=TOPIC_COLUMNS)
+        topics = schema.frame("topic_sentiment", trows)
     return SentimentTables(ss, docs, agreement, actors.sort_values(["method", "actor_id"], kind="stable").reset_index(drop=True),
                            topics, targets)
 

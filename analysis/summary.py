@@ -12,14 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis import schema
 from analysis.randomness import keyed_rng
 from analysis.sentiment import mean_ci
 from analysis.topics import sentence_topics
 
-__all__ = ["actor_topic_sentiment", "findings", "SummaryTables", "summarise", "ATS_COLUMNS"]
-
-ATS_COLUMNS = ["actor_id", "topic", "mentions", "documents", "mean_tone", "ci_low", "ci_high", "example_segment_ids",
-               "n_sentences", "target_tone", "target_ci_low", "target_ci_high", "target_method"]
+__all__ = ["actor_topic_sentiment", "findings", "SummaryTables", "summarise"]
 
 
 def actor_topic_sentiment(mentions: pd.DataFrame, segments: pd.DataFrame, segment_topics: pd.DataFrame,
@@ -60,7 +58,7 @@ def actor_topic_sentiment(mentions: pd.DataFrame, segments: pd.DataFrame, segmen
         tmean, tlo, thi = (round(x, 6) for x in mean_ci(tv, resamples, rng))
         rows.append((actor, int(topic), len(g), g["doc_id"].nunique(), mean, lo, hi, segs[:5], len(vals),
                      tmean, tlo, thi, t_method if has_t else ""))
-    return pd.DataFrame(rows, columns=ATS_COLUMNS)
+    return schema.frame("actor_topic_sentiment", rows)
 
 
 # Prior weight, in sentences, of the corpus mean when ranking actor-topic tones (shrunk_tone).
@@ -141,7 +139,7 @@ class SummaryTables:
     findings: list[str]
 
     def write(self, run) -> None:
-        run.write_table(self.actor_topic_sentiment, "actor_topic_sentiment", ATS_COLUMNS)
+        run.write_table(self.actor_topic_sentiment, "actor_topic_sentiment")
         run.write_table(pd.DataFrame({"finding": self.findings}), "findings")
 
     def evidence(self, segments: pd.DataFrame, actor_id: str | None = None, topic: int | None = None) -> str:

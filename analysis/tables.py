@@ -1,7 +1,8 @@
 """Reading and writing the documented tables that stages exchange.
 
-Every table is written twice, atomically: Parquet for the pipeline and CSV for people. Nested values
-(lists, dicts) are stored as JSON text so both files carry the same content.
+Every table is checked against its declaration in :mod:`analysis.schema`, then written twice, atomically:
+Parquet for the pipeline and CSV for people. Nested values (lists, dicts) are stored as JSON text so both
+files carry the same content.
 """
 
 from __future__ import annotations
@@ -65,23 +66,21 @@ def _atomic_write(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
-def write_table(df: pd.DataFrame, folder: Path, name: str, columns: list[str] | None = None) -> Path:
-    """Write ``df`` as ``<folder>/<name>.parquet`` and ``<folder>/<name>.csv``.
+def write_table(df: pd.DataFrame, folder: Path, name: str) -> Path:
+    """Validate ``df`` against its declaration, then write ``<folder>/<name>.parquet`` and ``<folder>/<name>.csv``.
 
     Args:
         df: the table.
         folder: the run's ``tables/`` folder.
-        name: the table's contract name (e.g. ``segments``).
-        columns: the contract columns; an empty frame still gets them, and a missing one is an error.
+        name: the table's name, declared in :mod:`analysis.schema`, which also sets its column order; an
+            empty table gets every declared column with its type.
+
+    Raises:
+        SchemaError: ``df`` does not match the declaration (names the table and the column).
     """
-    if columns is not None:
-        missing = [c for c in columns if c not in df.columns]
-        if missing and len(df):
-            raise ValueError(f"table {name} lacks contract column(s) {missing}")
-        for c in missing:
-            df = df.assign(**{c: pd.Series(dtype=object)})
-        df = df[columns + [c for c in df.columns if c not in columns]]
-    out = _plain(df)
+    from analysis import schema  # pandera loads only where a table is written
+
+    out = _plain(schema.validate(df, name))
     pq = folder / f"{name}.parquet"
     _atomic_write(pq, lambda p: out.to_parquet(p, index=False))
     _atomic_write(folder / f"{name}.csv", lambda p: out.to_csv(p, index=False, lineterminator="\n"))

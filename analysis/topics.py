@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis import schema
 from analysis.accel import cuda_available
 from analysis.errors import AnalysisError, ParameterError
 
@@ -60,16 +61,7 @@ __all__ = [
     "sentence_topics",
     "topics_over_time",
     "topics_per_source",
-    "TOPIC_COLUMNS",
-    "SEGMENT_TOPIC_COLUMNS",
-    "DOCUMENT_TOPIC_COLUMNS",
-    "QUALITY_COLUMNS",
 ]
-
-TOPIC_COLUMNS = ["topic", "label", "size", "share", "top_terms", "representative_segment_ids"]
-SEGMENT_TOPIC_COLUMNS = ["segment_id", "doc_id", "topic", "probability"]
-DOCUMENT_TOPIC_COLUMNS = ["doc_id", "topic", "share"]
-QUALITY_COLUMNS = ["metric", "value"]
 
 _NEWS_STOP = {"said", "says", "say", "told", "according", "also", "would", "could", "one", "two", "new",
               "year", "years", "week", "mr", "ms", "including", "like", "just", "us", "it’s", "s"}
@@ -462,7 +454,9 @@ class TopicModel:
         else:
             prob = np.zeros(len(units))
         self.segment_topics_ = pd.DataFrame({"segment_id": units["segment_id"], "doc_id": units["doc_id"],
-                                             "topic": labels.astype("int64"), "probability": np.round(prob, 6),
+                                             "topic": labels.astype("int64"),
+                                             # float32 like the embeddings, whether or not outliers (0.0) are among them
+                                             "probability": np.round(prob, 6).astype(np.float32),
                                              "clustered": self.clustered_})
         rows = []
         terms_all = self.model_.get_topics()
@@ -477,7 +471,7 @@ class TopicModel:
                          "size": int(len(members)), "share": round(len(members) / len(labels), 6),
                          "top_terms": [{"term": w, "weight": s} for w, s in terms],
                          "representative_segment_ids": units["segment_id"].iloc[order[:3]].tolist()})
-        self.topics_table_ = pd.DataFrame(rows, columns=TOPIC_COLUMNS)
+        self.topics_table_ = pd.DataFrame(rows)
         # Plain c-TF-IDF terms beside the final representation: the classic BERTopic view, for npmi.
         words = self.model_.vectorizer_model.get_feature_names_out()
         ctfidf = self.model_.c_tf_idf_.toarray() if self.model_.c_tf_idf_ is not None else np.zeros((0, 0))
@@ -513,13 +507,13 @@ class TopicModel:
                 ("outlier_share_before", self.outlier_share_before_),
                 ("outlier_share_after", self.outlier_share_after_),
                 ("n_topics", float(len(final))), ("units", float(len(self.units_)))]
-        return pd.DataFrame([(m, round(float(v), 6)) for m, v in rows], columns=QUALITY_COLUMNS)
+        return schema.frame("topic_quality", [(m, round(float(v), 6)) for m, v in rows])
 
     def hierarchy(self) -> pd.DataFrame:
         """Topic hierarchy from BERTopic (parent/child merges of c-TF-IDF topics); empty under 3 topics."""
         topics = [t for t in self.topics_table_["topic"] if t != -1]
         if len(topics) < 3:
-            return pd.DataFrame(columns=["parent_id", "parent_name", "child_left_id", "child_right_id", "distance"])
+            return schema.empty("topic_hierarchy")
         # BERTopic merges the c-TF-IDF of its own fit: the texts it was fitted on (the sample, when there is one)
         # its merge loop draws a progress bar that cannot be turned off (noise in the executed notebook)
         with contextlib.redirect_stderr(io.StringIO()):
@@ -679,7 +673,7 @@ def topics_over_time(segment_topics: pd.DataFrame, documents: pd.DataFrame) -> p
     """Units per topic per period (month, or week when the corpus spans under 120 days)."""
     dated = documents[documents["published"].astype(str) != ""][["doc_id", "published"]]
     if dated.empty:
-        return pd.DataFrame(columns=["period", "topic", "units", "share"])
+        return schema.empty("topics_over_time")
     df = segment_topics.merge(dated, on="doc_id")
     ts = pd.to_datetime(df["published"])
     span = (ts.max() - ts.min()).days
@@ -693,7 +687,7 @@ def topics_per_source(segment_topics: pd.DataFrame, documents: pd.DataFrame) -> 
     """Units per topic per source, with the topic's share of that source's units."""
     src = documents[documents["source"].astype(str) != ""][["doc_id", "source"]]
     if src.empty:
-        return pd.DataFrame(columns=["source", "topic", "units", "share"])
+        return schema.empty("topics_per_source")
     df = segment_topics.merge(src, on="doc_id")
     out = df.groupby(["source", "topic"]).size().rename("units").reset_index()
     out["share"] = (out["units"] / out.groupby("source")["units"].transform("sum")).round(6)
@@ -725,10 +719,10 @@ class TopicsResult:
 
     def write(self, run) -> None:
         """Write the tables and the safetensors model into the run folder."""
-        run.write_table(self.topics, "topics", TOPIC_COLUMNS)
-        run.write_table(self.segment_topics, "segment_topics", SEGMENT_TOPIC_COLUMNS)
-        run.write_table(self.document_topics, "document_topics", DOCUMENT_TOPIC_COLUMNS)
-        run.write_table(self.quality, "topic_quality", QUALITY_COLUMNS)
+        run.write_table(self.topics, "topics")
+        run.write_table(self.segment_topics, "segment_topics")
+        run.write_table(self.document_topics, "document_topics")
+        run.write_table(self.quality, "topic_quality")
         run.write_table(self.hierarchy, "topic_hierarchy")
         if len(self.over_time):
             run.write_table(self.over_time, "topics_over_time")

@@ -78,9 +78,9 @@ class RunContext:
 
             provenance.update_manifest(self.dir, self.stage, add)
 
-    def write_table(self, df: pd.DataFrame, name: str, columns: list[str] | None = None) -> Path:
-        """Write a contract table (Parquet + CSV) into ``tables/``."""
-        path = write_table(df, self.tables, name, columns)
+    def write_table(self, df: pd.DataFrame, name: str) -> Path:
+        """Validate a table against :mod:`analysis.schema` and write it (Parquet + CSV) into ``tables/``."""
+        path = write_table(df, self.tables, name)
         self._produced(path, path.with_suffix(".csv"))
         return path
 

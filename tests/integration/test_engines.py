@@ -23,7 +23,7 @@ from analysis.parallel import close_clients
 from analysis.params import load_params
 from analysis.randomness import key_int
 from analysis.sentiment import analyse_sentiment
-from analysis.summary import ATS_COLUMNS, actor_topic_sentiment
+from analysis.summary import actor_topic_sentiment
 from analysis.tables import table_sha256, write_table
 
 pytest.importorskip("distributed")
@@ -56,8 +56,8 @@ class _Run:
     def __init__(self, folder, params):
         self.tables, self.params = folder, params
 
-    def write_table(self, df, name, columns=None):
-        return write_table(df, self.tables, name, columns)
+    def write_table(self, df, name):
+        return write_table(df, self.tables, name)
 
     def record(self, stage, **info):
         pass
@@ -79,7 +79,7 @@ def _run(params, folder) -> dict[str, str]:
     sp = params.sentiment
     ats = actor_topic_sentiment(actors.mentions, corpus.segments, segment_topics, sentiment.sentences, sp.method,
                                 sp.bootstrap_resamples, params.seed, sentiment.targets)
-    write_table(ats, folder, "actor_topic_sentiment", ATS_COLUMNS)
+    write_table(ats, folder, "actor_topic_sentiment")
     return {p.name: table_sha256(p) for p in sorted(folder.iterdir())}
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import config, fingerprint
+from analysis import config, fingerprint, schema
 from analysis.errors import AnalysisError, StageError
 from analysis.params import load_params
 from analysis.runner import provenance
@@ -102,11 +102,12 @@ def _folder(tmp_path: Path, segments_doc: str = "d1") -> Path:
     run = tmp_path / "run"
     (run / "tables").mkdir(parents=True)
     ctx = RunContext(run, load_params(), "corpus")
-    ctx.write_table(pd.DataFrame({"doc_id": ["d1", "d2"]}), "documents")
-    ctx.write_table(pd.DataFrame({"segment_id": ["s1"], "doc_id": [segments_doc]}), "segments")
+    ctx.write_table(schema.example("documents", doc_id=["d1", "d2"]), "documents")
+    ctx.write_table(schema.example("segments", segment_id=["s1", "s2"], doc_id=[segments_doc] * 2), "segments")
     ctx.stage = "topics"
-    ctx.write_table(pd.DataFrame({"topic": [0, 1]}), "topics")
-    ctx.write_table(pd.DataFrame({"segment_id": ["s1", "s1"], "topic": [1, -1]}), "segment_topics")
+    ctx.write_table(schema.example("topics", topic=[0, 1]), "topics")
+    ctx.write_table(schema.example("segment_topics", segment_id=["s1", "s2"], doc_id=["d1", "d1"], topic=[1, -1]),
+                    "segment_topics")
     logs = {s: json.loads((run / "logs" / f"stage-{s}.json").read_text()) for s in ("corpus", "topics")}
     stages = {"corpus": {"fingerprint": "F", "inputs": {"upstream": {}}, "outputs": logs["corpus"]["outputs"]},
               "topics": {"fingerprint": "T", "inputs": {"upstream": {"corpus": "F"}},
@@ -160,7 +161,7 @@ def test_a_notebook_run_by_hand_records_itself(tmp_path, monkeypatch):
     monkeypatch.setenv("ANALYSIS_OUTPUTS_DIR", str(tmp_path))
     p, run = notebook_setup("corpus", "", "", corpus=dict(path=None))
     assert run.dir == tmp_path / "lab" / p.run_name and run.by_hand
-    run.write_table(pd.DataFrame({"doc_id": ["a"]}), "documents")
+    run.write_table(schema.example("documents", doc_id=["a"]), "documents")
     m = json.loads((run.dir / "manifest.json").read_text())
     rec = m["stages"]["corpus"]
     assert rec["origin"] == "notebook" and set(rec["outputs"]) == {"tables/documents.parquet", "tables/documents.csv"}

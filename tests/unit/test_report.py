@@ -10,12 +10,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from analysis import schema  # noqa: E402
 from analysis.report import write_report  # noqa: E402
 from analysis.tables import write_table  # noqa: E402
 
 
 def test_script_in_corpus_renders_as_text(tmp_path):
-    write_table(pd.DataFrame({"doc_id": ["x"], "title": ["<script>alert(1)</script>"], "text": ["t"]}),
+    write_table(schema.example("documents", doc_id=["x"], title=["<script>alert(1)</script>"], text=["t"]),
                 tmp_path / "tables", "documents")
     write_table(pd.DataFrame({"finding": ["NATO & <b>EU</b>"]}), tmp_path / "tables", "findings")
     (tmp_path / "figures").mkdir()
@@ -31,7 +32,7 @@ def test_script_in_corpus_renders_as_text(tmp_path):
 
 def test_preview_cuts_digests_but_keeps_text(tmp_path):
     digest = "3e41b0749f4f999bebd82d955242fa10ed0139f1471fb667efa3274" + "0" * 9
-    write_table(pd.DataFrame({"doc_id": ["x"], "title": ["UK leads NATO push"], "text_sha256": [digest], "text": ["t"]}),
+    write_table(schema.example("documents", doc_id=["x"], title=["UK leads NATO push"], text_sha256=[digest], text=["t"]),
                 tmp_path / "tables", "documents")
     page = write_report(tmp_path).read_text()
     assert "<td>3e41b0749f4f…</td>" in page and digest not in page

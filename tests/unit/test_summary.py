@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis import schema
 from analysis.randomness import keyed_rng
 from analysis.sentiment import mean_ci
-from analysis.summary import ATS_COLUMNS, actor_topic_sentiment
+from analysis.summary import actor_topic_sentiment
 
 
 def _data(seed: int = 3):
@@ -55,7 +56,7 @@ def _reference(mentions, segments, segment_topics, sentiment, method, resamples,
         tmean, tlo, thi = (round(x, 6) for x in mean_ci(tv, resamples, rng))
         rows.append((actor, int(topic), len(g), g["doc_id"].nunique(), mean, lo, hi, segs[:5], len(vals),
                      tmean, tlo, thi, "targeted_model"))
-    return pd.DataFrame(rows, columns=ATS_COLUMNS)
+    return pd.DataFrame(rows, columns=schema.columns("actor_topic_sentiment"))
 
 
 def test_actor_topic_tone_matches_the_pandas_reference():
