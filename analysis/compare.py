@@ -622,6 +622,24 @@ class Comparison:
         for name in self.TABLES:
             run.write_table(getattr(self, name), name)
 
+    def summary(self) -> str:
+        """One line: what was compared, how many contrasts survive the correction, or why nothing was."""
+        parts = []
+        c = self.source_contrasts
+        if "source" in self.reasons:
+            parts.append(f"outlets not compared: {self.reasons['source']}")
+        else:
+            parts.append(f"{self.actor_source_sentiment['source'].nunique()} outlets: "
+                         f"{len(self.actor_source_sentiment):,} actor x outlet tones, {len(c):,} contrasts, "
+                         f"{int((c['q_value'] < Q_LEVEL).sum()):,} at q < {Q_LEVEL}")
+        if "period" in self.reasons:
+            parts.append(f"periods not compared: {self.reasons['period']}")
+        else:
+            p = self.actor_period_sentiment
+            parts.append(f"{p['period'].nunique()} periods: {len(p):,} actor x period tones, "
+                         f"{int(p['flagged'].sum()):,} flagged (too few sentences)")
+        return "; ".join(parts)
+
 
 def compare_run(params, run) -> Comparison:
     """Compare outlets and periods from the tables of the earlier stages (parameters ``summary``, ``sentiment``)."""

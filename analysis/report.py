@@ -27,6 +27,8 @@ _SECTIONS = [
                                 "topic_sentiment"],
      ["sentence_tone", "actor_tone", "actor_target_tone", "topic_tone"]),
     ("joined", _TITLES["summary"], ["actor_topic_sentiment"], ["actor_topic"]),
+    ("outlets", "Outlets and periods", ["source_contrasts", "actor_source_sentiment", "actor_period_sentiment",
+                                        "distinctive_terms"], ["tone_by_outlet", "tone_over_time", "log_odds_words"]),
 ]
 _HIDE = {"documents": ["text"]}
 # One line per figure under it in the report: how to read it.
@@ -56,6 +58,13 @@ CAPTIONS = {
     "topic_tone": "Mean sentence tone per topic, with a 95% bootstrap interval.",
     "actor_topic": "Mentions (numbers) and sentence tone (colour) per actor and topic; grey cells rest on too few "
                    "sentences for a tone.",
+    "tone_by_outlet": "Tone toward each actor per outlet (targeted score) with a 95% interval that resamples documents, "
+                      "not mentions; red: the outlet differs from all the others together at q < 0.05 (Benjamini-"
+                      "Hochberg over every contrast); hollow: too few sentences. How to read it: docs/comparisons.md.",
+    "tone_over_time": "Tone toward each actor per period with its 95% interval (band); shaded periods rest on too few "
+                      "sentences to read a change from them.",
+    "log_odds_words": "The words of two outlets: weighted log-odds z-scores with an informative Dirichlet prior "
+                      "(Monroe et al. 2008) against the word's frequency; beyond the dashed lines, |z| > 1.96.",
 }
 
 

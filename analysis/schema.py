@@ -667,7 +667,8 @@ class SourceContrasts(pa.DataFrameModel):
 
     actor_id: Series[str] = pa.Field(description="the actor")
     source_a: Series[str] = pa.Field(description="one outlet")
-    source_b: Series[str] = pa.Field(description="an outlet after source_a, or (all others)")
+    source_b: Series[str] = pa.Field(description="an outlet after source_a (by name), or `(all others)`: every other "
+                                                 "outlet together (with three outlets or more)")
     documents_a: Series[int] = pa.Field(ge=1, description="source_a's documents with a scored unit")
     documents_b: Series[int] = pa.Field(ge=1, description="source_b's documents with a scored unit")
     n_sentences_a: Series[int] = pa.Field(ge=1, description="source_a's scored units")
@@ -675,9 +676,11 @@ class SourceContrasts(pa.DataFrameModel):
     tone_a: Series[float] = pa.Field(in_range=_COMPOUND, description="mean targeted score in source_a")
     tone_b: Series[float] = pa.Field(in_range=_COMPOUND, description="mean targeted score in source_b")
     difference: Series[float] = pa.Field(in_range=_DIFFERENCE, description="tone_a - tone_b")
-    ci_low: Series[float] = pa.Field(in_range=_DIFFERENCE, description="95% interval of the difference, resampling each source's documents")
+    ci_low: Series[float] = pa.Field(in_range=_DIFFERENCE, description="95% interval of the difference, resampling each "
+                                     "source's documents on their own (the draws of actor_source_sentiment's intervals)")
     ci_high: Series[float] = pa.Field(in_range=_DIFFERENCE, description="its high end")
-    p_value: Series[float] = pa.Field(in_range=_SHARE, description="permutation test over the documents' source labels")
+    p_value: Series[float] = pa.Field(in_range=_SHARE, description="two-sided permutation test: the documents' source labels "
+                                      "shuffled, up to sentiment.bootstrap_resamples times (stopped after 20 as extreme)")
     q_value: Series[float] = pa.Field(in_range=_SHARE, description="Benjamini-Hochberg q over every contrast of the table")
 
     class Config:
@@ -697,7 +700,8 @@ class DistinctiveTerms(pa.DataFrameModel):
     count: Series[int] = pa.Field(ge=1, description="its count in the group")
     count_rest: Series[int] = pa.Field(ge=0, description="its count in the others")
     log_odds: Series[float] = pa.Field(description="weighted log-odds ratio, informative Dirichlet prior (Monroe et al. 2008)")
-    z: Series[float] = pa.Field(gt=0, description="its z-score")
+    z: Series[float] = pa.Field(gt=0, description="its z-score (log_odds over its standard error); the table keeps the "
+                                "summary.distinctive_terms highest of each group and kind")
 
     class Config:
         name = "distinctive_terms"

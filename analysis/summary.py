@@ -2,7 +2,8 @@
 
 ``actor_topic_sentiment`` joins ``actor_mentions`` (counted mentions), the topic of each mention's
 sentence, and that sentence's domain-adjusted tone. Findings are generated from the tables, so they are
-always true to them.
+always true to them. The same stage compares outlets and periods (:mod:`analysis.compare`); its tables
+and findings join these.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import schema
+from analysis.compare import Comparison, compare_run
 from analysis.randomness import keyed_rng
 from analysis.sentiment import mean_ci
 from analysis.topics import sentence_topics
@@ -133,13 +135,17 @@ def findings(ats: pd.DataFrame, actors: pd.DataFrame, topics: pd.DataFrame, min_
 
 @dataclass
 class SummaryTables:
-    """What the summary stage writes."""
+    """What the summary stage writes: the actor x topic table, outlets and periods compared, the findings."""
 
     actor_topic_sentiment: pd.DataFrame
     findings: list[str]
+    #: outlets and periods (:func:`analysis.compare.compare_run`); its findings are in ``findings`` too
+    comparison: Comparison | None = None
 
     def write(self, run) -> None:
         run.write_table(self.actor_topic_sentiment, "actor_topic_sentiment")
+        if self.comparison is not None:
+            self.comparison.write(run)
         run.write_table(pd.DataFrame({"finding": self.findings}), "findings")
 
     def evidence(self, segments: pd.DataFrame, actor_id: str | None = None, topic: int | None = None) -> str:
@@ -173,4 +179,5 @@ def summarise(params, run) -> SummaryTables:
                                 run.read_table("actor_mention_sentiment") if run.has_table("actor_mention_sentiment") else None)
     per_source = run.read_table("topics_per_source") if run.has_table("topics_per_source") else None
     f = findings(ats, run.read_table("actors"), run.read_table("topics"), sp.min_sentences, per_source)
-    return SummaryTables(ats, f)
+    comparison = compare_run(params, run)
+    return SummaryTables(ats, f + comparison.findings, comparison)

@@ -56,3 +56,30 @@ display(Image(filename=run.save_figure(fig, "actor_topic")))
 # (nbval compares this output on the seeds; `make record-nbval` refreshes it)
 actor, topic = None, None  # e.g. actor, topic = "RUS", 2; None: the cell with the most mentions
 print(result.evidence(run.read_table("segments"), actor, topic))
+
+# %% [markdown]
+# ## Outlets and periods
+# Tone toward each actor per outlet and per period, with 95% intervals that resample documents, not mentions; the differences between outlets that survive a Benjamini-Hochberg correction over all of them (`source_contrasts`); the words and actors that set each outlet and period apart (`distinctive_terms`). How to read them: `docs/comparisons.md`. A corpus without outlets or dates gets empty tables, and the line below says why.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+comparison, actors = result.comparison, run.read_table("actors")
+print(comparison.summary())
+
+# %%
+fig = plots.tone_by_outlet(comparison.actor_source_sentiment, actors, comparison.source_contrasts,
+                           min_sentences=P.sentiment.min_sentences, reason=comparison.reasons.get("source", ""))
+display(Image(filename=run.save_figure(fig, "tone_by_outlet")))
+
+# %%
+comparison.source_contrasts.sort_values(["q_value", "actor_id", "source_a", "source_b"]).head(20)
+
+# %%
+fig = plots.tone_timelines(comparison.actor_period_sentiment, actors, period=P.summary.period,
+                           min_sentences=P.sentiment.min_sentences, reason=comparison.reasons.get("period", ""))
+display(Image(filename=run.save_figure(fig, "tone_over_time")))
+
+# %%
+fig = plots.log_odds_words(comparison.log_odds, *(comparison.log_odds_sources or ("", "")),
+                           reason=comparison.reasons.get("source", ""))
+display(Image(filename=run.save_figure(fig, "log_odds_words")))
