@@ -543,17 +543,22 @@ def contrast_findings(contrasts: pd.DataFrame, per_source: pd.DataFrame, actors:
                  "contrasts, pairs and one-against-the-rest, Benjamini-Hochberg over all of them)."] if n_tested else [])
     names = dict(zip(actors["actor_id"], actors["name"]))
     cell = per_source.set_index(["actor_id", "source"])
-    best = (sig.assign(_abs=sig["difference"].abs())
-            .sort_values(["_abs", "actor_id", "source_a", "source_b"], ascending=[False, True, True, True], kind="stable")
+    # ranked by the end of the difference's interval nearest zero: the smallest difference the data support,
+    # so a wide interval from a handful of documents does not outrank a well-measured one
+    supported = np.minimum(sig["ci_low"].abs(), sig["ci_high"].abs())
+    best = (sig.assign(_supported=supported)
+            .sort_values(["_supported", "actor_id", "source_a", "source_b"], ascending=[False, True, True, True],
+                         kind="stable")
             .drop_duplicates("actor_id").head(max_lines))
 
     def side(actor, source) -> str:
         r = cell.loc[(actor, source)]
         ci = f" [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]" if pd.notna(r["ci_low"]) else ""
-        return f"{source} {r['target_tone']:+.2f}{ci}"
+        docs = int(r["documents"])
+        return f"{source} {r['target_tone']:+.2f}{ci} ({docs:,} document{'s' if docs != 1 else ''})"
 
     out = [f"Tone toward actors by outlet: {n_sig} of {n_tested} pairwise and one-against-the-rest contrasts "
-           f"differ at q < {level} (Benjamini-Hochberg); the largest, one per actor:"]
+           f"differ at q < {level} (Benjamini-Hochberg); the largest pairwise ones, one per actor:"]
     for _, r in best.iterrows():
         a, b, d, lo, hi = r["source_a"], r["source_b"], r["difference"], r["ci_low"], r["ci_high"]
         if d > 0:            # the lower tone first, as a reader asks it: who is more negative, by how much

@@ -576,8 +576,8 @@ def tone_by_outlet(per_source: pd.DataFrame, actors: pd.DataFrame, contrasts: pd
                    max_actors: int = 12, max_sources: int = 12, min_sentences: int = 3, reason: str = "") -> plt.Figure:
     """Forest plot: tone toward each actor per outlet, with 95% intervals over documents; one panel per actor.
 
-    The ``max_actors`` most mentioned actors, and in each the ``max_sources`` outlets with most mentions
-    of it. An outlet whose tone differs from all the others together at q < 0.05 (``contrasts``) is red;
+    The ``max_actors`` most mentioned actors among those named by two outlets or more (one outlet is no
+    comparison), and in each the ``max_sources`` outlets with most mentions of it. An outlet whose tone differs from all the others together at q < 0.05 (``contrasts``) is red;
     a hollow point rests on fewer than ``min_sentences`` sentences; a point without a bar rests on one
     document.
     """
@@ -585,7 +585,10 @@ def tone_by_outlet(per_source: pd.DataFrame, actors: pd.DataFrame, contrasts: pd
 
     if per_source.empty:
         return _nothing_to_show("Tone toward actors by outlet", reason or "no outlet names an actor")
-    keep = _most_mentioned(actors, per_source["actor_id"], max_actors)
+    outlets = per_source.groupby("actor_id")["source"].nunique()
+    keep = _most_mentioned(actors, outlets.index[outlets >= 2], max_actors)
+    if not keep:
+        return _nothing_to_show("Tone toward actors by outlet", "no actor is named by two outlets")
     names = _actor_names(actors)
     apart = set()
     if contrasts is not None and len(contrasts):
@@ -616,7 +619,8 @@ def tone_by_outlet(per_source: pd.DataFrame, actors: pd.DataFrame, contrasts: pd
     n_actors = per_source["actor_id"].nunique()
     left = []
     if n_actors > len(keep):
-        left.append(f"the {len(keep)} most mentioned of {n_actors} actors")
+        left.append(f"the {len(keep)} most mentioned of the {int((outlets >= 2).sum())} actors named by two outlets "
+                    f"or more ({n_actors} in all)")
     if cut:
         left.append(f"per actor the {max_sources} outlets naming it most ({cut} outlet rows left out)")
     fig.suptitle("Tone toward each actor by outlet (targeted score, 95% interval resampling documents; "
@@ -641,6 +645,8 @@ def tone_timelines(per_period: pd.DataFrame, actors: pd.DataFrame, max_actors: i
     days = {"month": 31, "week": 7, "quarter": 92}[period]
     half = pd.Timedelta(days=0.45 * days)
     fig, axes = _panel_grid(len(keep), ncols=3, width=4.0, height=2.4)
+    starts = pd.to_datetime(per_period.loc[per_period["actor_id"].isin(keep), "period_start"])
+    span = (starts.min() - half, starts.max() + half)       # one time axis for all panels, to compare them
     for ax, actor in zip(axes, keep):
         rows = per_period[per_period["actor_id"] == actor].sort_values("period_start", kind="stable")
         when = pd.to_datetime(rows["period_start"])
@@ -655,6 +661,7 @@ def tone_timelines(per_period: pd.DataFrame, actors: pd.DataFrame, max_actors: i
         ax.scatter(when[thin], tone[thin], s=14, facecolors="white", edgecolors="#4C72B0", zorder=3)
         ax.axhline(0, color="k", lw=0.6)
         ax.set_ylim(-1.05, 1.05)
+        ax.set_xlim(*span)
         ax.tick_params(labelsize=7)
         ax.set_title(f"{names.get(actor, actor)} ({int(rows['n_sentences'].sum()):,} sentences)", fontsize=9)
     for ax in axes:
@@ -697,9 +704,11 @@ def log_odds_words(pair: pd.DataFrame, source_a: str, source_b: str, n_labels: i
                 break
             word, x0 = str(pair["feature"].iloc[i]), np.log10(total[i]) + 0.1
             x1, y = x0 + per_char * len(word), z[i]
-            # pushed toward zero past every label it would overlap
-            while any(a < x1 and x0 < b and abs(y - yy) < gap for a, b, yy in placed):
-                y -= np.sign(z[i]) * gap / 2
+            # moved to the nearest height, above or below, where it overlaps no label drawn before
+            for step in range(200):
+                y = z[i] + (step + 1) // 2 * gap / 2 * (1 if step % 2 else -1)
+                if not any(a < x1 and x0 < b and abs(y - yy) < gap for a, b, yy in placed):
+                    break
             placed.append((x0, x1, y))
             ax.annotate(word, (total[i], z[i]), xytext=(10 ** x0, y), fontsize=7, color=colour[i], va="center",
                         arrowprops={"arrowstyle": "-", "color": "0.7", "lw": 0.5} if abs(y - z[i]) > gap / 2 else None)

@@ -56,7 +56,8 @@ def test_a_planted_difference_is_found_with_its_sign():
     per_source = compare.actor_source_sentiment(units, resamples=300, seed=1)
     lines = compare.contrast_findings(c, per_source, pd.DataFrame({"actor_id": ["NATO"], "name": ["NATO (alliance)"]}))
     nato = [line for line in lines if line.startswith("Tone toward NATO (alliance): ")]
-    assert len(nato) == 1 and ": rt.com -0.58 [" in nato[0] and "; difference -0.53 [" in nato[0], lines
+    assert len(nato) == 1 and ": rt.com -0.58 [-0.66, -0.48] (25 documents) vs " in nato[0], lines
+    assert "; difference -0.5" in nato[0] and nato[0].endswith("q = 0.020."), lines
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -202,8 +203,13 @@ def test_figures_name_actors_say_what_was_left_out_and_explain_empty_ones():
     per = compare.actor_source_sentiment(units, resamples=100, seed=1)
     fig = plots.tone_by_outlet(per, actors, compare.source_contrasts(units, resamples=100, seed=1), max_actors=3,
                                max_sources=2)
-    assert "the 3 most mentioned of 5 actors; per actor the 2 outlets naming it most" in fig._suptitle.get_text()
+    assert ("the 3 most mentioned of the 5 actors named by two outlets or more (5 in all); per actor the 2 outlets "
+            "naming it most") in fig._suptitle.get_text()
     assert [ax.get_title() for ax in fig.axes if ax.get_visible()][0] == "Actor number 0"
+    # an actor named by one outlet only is no comparison: left out of the panels
+    one = per[(per["actor_id"] != "A00") | (per["source"] == "rt.com")]
+    fig = plots.tone_by_outlet(one, actors, max_actors=3)
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["Actor number 1", "Actor number 2", "Actor number 3"]
     fig = plots.tone_timelines(compare.actor_period_sentiment(units, resamples=100, seed=1), actors, max_actors=2)
     assert "the 2 most mentioned of 5 actors" in fig._suptitle.get_text() and "fewer than 3" in fig._suptitle.get_text()
     empty = compare.actor_source_sentiment(units.assign(source=""))
