@@ -556,13 +556,22 @@ def actor_topic_heatmap(ats: pd.DataFrame, topics: pd.DataFrame, actors: pd.Data
 # ------------------------------------------------------------------------ outlets and periods (compare)
 
 
-def _panel_grid(n: int, ncols: int = 4, width: float = 3.2, height: float = 2.6):
-    """``n`` small panels in rows of ``ncols``; the unused ones hidden."""
+def _panel_grid(n: int, ncols: int = 4, width: float = 3.2, height: float = 2.6, sharex: bool = False):
+    """``n`` small panels in rows of ``ncols``; the unused ones hidden.
+
+    With ``sharex`` the x tick labels show under the lowest panel of each column only (fewer labels to
+    lay out, so the figure draws faster).
+    """
     ncols = max(1, min(ncols, n))
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols + 0.6, height * nrows + 1.1), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols + 0.6, height * nrows + 1.1), squeeze=False,
+                             sharex=sharex)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
+    if sharex and n > ncols:
+        # a column whose last panel is hidden shows its labels under the panel above it
+        for ax in axes.flat[n - ncols:n]:
+            ax.xaxis.set_tick_params(labelbottom=True)
     return fig, list(axes.flat[:n])
 
 
@@ -572,17 +581,16 @@ def _most_mentioned(actors: pd.DataFrame, present, n: int) -> list[str]:
     return [a for a in actors["actor_id"] if a in present][:n]
 
 
-def tone_by_outlet(per_source: pd.DataFrame, actors: pd.DataFrame, contrasts: pd.DataFrame | None = None,
-                   max_actors: int = 12, max_sources: int = 12, min_sentences: int = 3, reason: str = "") -> plt.Figure:
+def tone_by_outlet(per_source: pd.DataFrame, actors: pd.DataFrame, apart=(), max_actors: int = 12,
+                   max_sources: int = 12, min_sentences: int = 3, reason: str = "") -> plt.Figure:
     """Forest plot: tone toward each actor per outlet, with 95% intervals over documents; one panel per actor.
 
     The ``max_actors`` most mentioned actors among those named by two outlets or more (one outlet is no
-    comparison), and in each the ``max_sources`` outlets with most mentions of it. An outlet whose tone differs from all the others together at q < 0.05 (``contrasts``) is red;
-    a hollow point rests on fewer than ``min_sentences`` sentences; a point without a bar rests on one
-    document.
+    comparison), and in each the ``max_sources`` outlets with most mentions of it. The (actor_id, source)
+    pairs in ``apart`` (those whose tone differs from all the other outlets together,
+    :func:`analysis.compare.apart_from_the_rest`) are red; a hollow point rests on fewer than
+    ``min_sentences`` sentences; a point without a bar rests on one document.
     """
-    from analysis.compare import ALL_OTHERS, Q_LEVEL
-
     if per_source.empty:
         return _nothing_to_show("Tone toward actors by outlet", reason or "no outlet names an actor")
     outlets = per_source.groupby("actor_id")["source"].nunique()
@@ -590,11 +598,8 @@ def tone_by_outlet(per_source: pd.DataFrame, actors: pd.DataFrame, contrasts: pd
     if not keep:
         return _nothing_to_show("Tone toward actors by outlet", "no actor is named by two outlets")
     names = _actor_names(actors)
-    apart = set()
-    if contrasts is not None and len(contrasts):
-        c = contrasts[(contrasts["source_b"] == ALL_OTHERS) & (contrasts["q_value"] < Q_LEVEL)]
-        apart = set(zip(c["actor_id"], c["source_a"]))
-    fig, axes = _panel_grid(len(keep))
+    apart = set(apart)
+    fig, axes = _panel_grid(len(keep), sharex=True)
     cut = 0
     for ax, actor in zip(axes, keep):
         rows = per_source[per_source["actor_id"] == actor]
@@ -614,6 +619,7 @@ def tone_by_outlet(per_source: pd.DataFrame, actors: pd.DataFrame, contrasts: pd
         ax.invert_yaxis()
         ax.axvline(0, color="k", lw=0.6)
         ax.set_xlim(-1.05, 1.05)
+        ax.set_xticks([-1, -0.5, 0, 0.5, 1])
         ax.tick_params(axis="x", labelsize=7)
         ax.set_title(names.get(actor, actor), fontsize=9)
     n_actors = per_source["actor_id"].nunique()
@@ -625,7 +631,7 @@ def tone_by_outlet(per_source: pd.DataFrame, actors: pd.DataFrame, contrasts: pd
         left.append(f"per actor the {max_sources} outlets naming it most ({cut} outlet rows left out)")
     fig.suptitle("Tone toward each actor by outlet (targeted score, 95% interval resampling documents; "
                  "sentences in brackets)\n" + ("; ".join(left) + "; " if left else "")
-                 + f"red: differs from the other outlets together at q < {Q_LEVEL}; "
+                 + "red: differs from the other outlets together at q < 0.05; "
                  f"hollow: under {min_sentences} sentences", fontsize=9)
     fig.tight_layout()
     return fig
@@ -644,7 +650,7 @@ def tone_timelines(per_period: pd.DataFrame, actors: pd.DataFrame, max_actors: i
     names = _actor_names(actors)
     days = {"month": 31, "week": 7, "quarter": 92}[period]
     half = pd.Timedelta(days=0.45 * days)
-    fig, axes = _panel_grid(len(keep), ncols=3, width=4.0, height=2.4)
+    fig, axes = _panel_grid(len(keep), ncols=3, width=4.0, height=2.4, sharex=True)
     starts = pd.to_datetime(per_period.loc[per_period["actor_id"].isin(keep), "period_start"])
     span = (starts.min() - half, starts.max() + half)       # one time axis for all panels, to compare them
     for ax, actor in zip(axes, keep):
@@ -661,6 +667,7 @@ def tone_timelines(per_period: pd.DataFrame, actors: pd.DataFrame, max_actors: i
         ax.scatter(when[thin], tone[thin], s=14, facecolors="white", edgecolors="#4C72B0", zorder=3)
         ax.axhline(0, color="k", lw=0.6)
         ax.set_ylim(-1.05, 1.05)
+        ax.set_yticks([-1, -0.5, 0, 0.5, 1])
         ax.set_xlim(*span)
         ax.tick_params(labelsize=7)
         ax.set_title(f"{names.get(actor, actor)} ({int(rows['n_sentences'].sum()):,} sentences)", fontsize=9)

@@ -67,7 +67,7 @@ comparison, actors = result.comparison, run.read_table("actors")
 print(comparison.summary())
 
 # %%
-fig = plots.tone_by_outlet(comparison.actor_source_sentiment, actors, comparison.source_contrasts,
+fig = plots.tone_by_outlet(comparison.actor_source_sentiment, actors, comparison.apart(),
                            min_sentences=P.sentiment.min_sentences, reason=comparison.reasons.get("source", ""))
 display(Image(filename=run.save_figure(fig, "tone_by_outlet")))
 

@@ -201,8 +201,8 @@ def test_figures_name_actors_say_what_was_left_out_and_explain_empty_ones():
     units = _units(seed=7, docs_per_source=4, actors=ids)
     actors = pd.DataFrame({"actor_id": ids, "name": [f"Actor number {i}" for i in range(5)]})
     per = compare.actor_source_sentiment(units, resamples=100, seed=1)
-    fig = plots.tone_by_outlet(per, actors, compare.source_contrasts(units, resamples=100, seed=1), max_actors=3,
-                               max_sources=2)
+    apart = compare.apart_from_the_rest(compare.source_contrasts(units, resamples=100, seed=1))
+    fig = plots.tone_by_outlet(per, actors, apart, max_actors=3, max_sources=2)
     assert ("the 3 most mentioned of the 5 actors named by two outlets or more (5 in all); per actor the 2 outlets "
             "naming it most") in fig._suptitle.get_text()
     assert [ax.get_title() for ax in fig.axes if ax.get_visible()][0] == "Actor number 0"
