@@ -175,3 +175,14 @@ def test_a_notebook_run_by_hand_records_itself(tmp_path, monkeypatch):
 
 def test_errors_render_as_one_line_in_jupyter():
     assert AnalysisError("x went wrong")._render_traceback_() == ["AnalysisError: x went wrong"]
+
+
+def test_verify_accepts_documents_as_topic_units(tmp_path):
+    """With topics.unit: document, segment_topics names doc_ids; any other table still may not."""
+    run = _folder(tmp_path)
+    ctx = RunContext(run, load_params(), "topics")
+    ctx.write_table(schema.example("segment_topics", segment_id=["d2"], doc_id=["d2"], topic=[0]), "segment_topics")
+    m = json.loads((run / "manifest.json").read_text())
+    m["stages"]["topics"]["outputs"].update(json.loads((run / "logs" / "stage-topics.json").read_text())["outputs"])
+    provenance.write_manifest(run, m)
+    assert verify_run(run) == []
