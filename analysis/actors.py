@@ -232,7 +232,7 @@ class ActorExtractor:
 
             # Only what mention finding needs: no tagger, parser, lemmatizer, and no shared tok2vec
             # either: this model's NER embeds tokens with its own internal Tok2Vec (no listener), so the
-            # shared one fed only the tagger and parser. The same entities, about 1.3x faster.
+            # shared one fed only the tagger and parser. The same entities, faster.
             exclude = ["tagger", "parser", "attribute_ruler", "lemmatizer", "senter", "tok2vec"]
             if not ner:
                 exclude += ["ner"]
@@ -264,8 +264,8 @@ class ActorExtractor:
 
         With ``n_process > 1`` the texts go to a pool of worker processes in contiguous chunks, each
         running ``nlp.pipe`` and sending back only these tuples: spaCy's own ``n_process`` ships every
-        ``Doc`` back serialised, and decoding them took the main process 21 s of the 50 s on 10k RUWA
-        documents, on one of the two cores the workers needed. Chunks come back in order, so the result
+        ``Doc`` back serialised, and decoding them would keep the main process busy on a core the
+        workers need. Chunks come back in order, so the result
         is the single-process one. ``ner``: one flag per text, whether NER reads it (the dictionary
         always does); default: every text when discovery is on.
 

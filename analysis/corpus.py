@@ -584,8 +584,7 @@ def _close_pairs(sv: np.ndarray, threshold: float):
     Yields ``(lo, i, j, cosine)`` for the rows ``lo .. lo + _PAIR_BLOCK`` against all rows: ``i`` within
     the block, ``j`` over all rows. All pairs are compared, which is quadratic; on a CPU with native
     bfloat16 (and 5,000 rows or more) the products run in bfloat16 through PyTorch and only pairs within
-    ``_BF16_MARGIN`` of the threshold are kept as candidates: 2.3x faster (the 28,859 long sentences of
-    the RUWA corpus: 4.0 s to 1.7 s). Either way each candidate's cosine is then computed again in
+    ``_BF16_MARGIN`` of the threshold are kept as candidates (faster; bench/README.md). Either way each candidate's cosine is then computed again in
     float32, pair by pair, and that value decides: the pairs and cosines are the same whichever way the
     candidates came, and do not depend on the block or the core count.
     """

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["document_lengths", "topic_terms", "topic_sizes", "topic_map", "document_topic_heatmap",
+__all__ = ["document_lengths", "topic_figures", "topic_terms", "topic_sizes", "topic_map", "document_topic_heatmap",
            "topic_hierarchy", "topics_over_time", "thin_limit", "thin_periods", "top_actors", "document_actor_heatmap",
            "cooccurrence_network", "actors_by_group", "sentence_tone_by_document", "actor_tone", "topic_tone",
            "actor_topic_heatmap", "tone_by_outlet", "tone_timelines", "log_odds_words"]
@@ -729,3 +729,22 @@ def log_odds_words(pair: pd.DataFrame, source_a: str, source_b: str, n_labels: i
                  f"the {n_labels} highest on each side named; grey: |z| < 1.96; stop words left out", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def topic_figures(result, representation: str) -> dict[str, plt.Figure]:
+    """The topics stage's figures by file name, from its :class:`analysis.topics.TopicsResult`.
+
+    A corpus too small for topics gets one figure saying why, instead of empty plots.
+    """
+    if result.model is None:
+        return {"topic_sizes": _nothing_to_show("Topics", result.skipped.replace("; ", ";\n"))}
+    figures = {
+        "topic_terms": topic_terms(result.topics, representation=representation),
+        "topic_sizes": topic_sizes(result.topics, result.segment_topics),
+        "topic_map": topic_map(result.model.reduced_, result.segment_topics, result.topics),
+        "document_topics": document_topic_heatmap(result.document_topics, result.topics),
+        "topic_hierarchy": topic_hierarchy(result.hierarchy, result.topics),
+    }
+    if len(result.over_time):
+        figures["topics_over_time"] = topics_over_time(result.over_time, result.topics)
+    return figures

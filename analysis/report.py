@@ -95,8 +95,11 @@ def write_report(run_dir: Path) -> Path:
     """Write ``report.html`` for a finished run folder and return its path."""
     manifest = json.loads((run_dir / "manifest.json").read_text()) if (run_dir / "manifest.json").exists() else {}
     toc, parts = [], []
+    records = manifest.get("stage_records", {})
     for anchor, title, tables, figures in _SECTIONS:
         blocks = []
+        if skipped := records.get(anchor, {}).get("skipped"):      # e.g. a corpus too small for topics
+            blocks.append(f'<p class="skipped"><strong>{html.escape(str(skipped))}</strong></p>')
         for fig in figures:
             p = run_dir / "figures" / f"{fig}.png"
             if p.exists():

@@ -41,7 +41,7 @@ def actor_topic_sentiment(mentions: pd.DataFrame, segments: pd.DataFrame, segmen
     m = m.dropna(subset=["topic"])
     m["topic"] = m["topic"].astype("int64")
     has_t = targets is not None and len(targets) > 0
-    # plain dicts, not a pandas reindex per cell: 0.75 s instead of 2.35 s on 10k RUWA rows (1,296 cells)
+    # plain dicts, not a pandas reindex per cell: a reindex per cell is slow with many cells
     tone_of = {k: v for k, v in zip(tone.index, tone.to_numpy(np.float64)) if v == v}      # NaN dropped
     if has_t:
         t = targets.drop_duplicates(["actor_id", "segment_id"])

@@ -120,8 +120,8 @@ def _cached_backend(embedder, known: dict[str, np.ndarray] | None = None):
 
     ``known`` maps the fitted units' texts to their vectors: a representative document BERTopic asks
     for gets the vector the clustering used (for document and paragraph units the mean of their
-    sentence vectors) instead of a second MiniLM pass over its whole text, cut at 256 tokens. That pass
-    took 4 of the topic stage's 16 s on 10k RUWA documents.
+    sentence vectors) instead of a second MiniLM pass over its whole text, cut at 256 tokens, which
+    would cost a large share of the stage.
     """
     from bertopic.backend import BaseEmbedder
 
@@ -147,8 +147,8 @@ def _cached_backend(embedder, known: dict[str, np.ndarray] | None = None):
 def _batched_mmr(**kwargs):
     """BERTopic's ``MaximalMarginalRelevance`` with its vectors asked for in one call, not two per topic.
 
-    MMR embeds each topic's words, then the topic's words joined into one string, topic by topic: 92
-    small MiniLM calls for 46 topics (1.7 s of the topic stage on 10k RUWA documents). Here every word
+    MMR embeds each topic's words, then the topic's words joined into one string, topic by topic: two
+    small MiniLM calls per topic. Here every word
     and every joined string goes to the backend in one call first; the backend keeps them in memory
     (:func:`_cached_backend`), so MMR's own calls find them there. A vector depends on its text alone
     (:func:`analysis.embeddings.encode_pretokenized`), so the terms are the ones MMR picks unbatched.
@@ -217,12 +217,9 @@ class TopicModel:
             present), ``nndescent`` (UMAP's own approximate search), ``auto`` (exact up to
             ``EXACT_KNN_CPU_MAX`` units on CPU, always on a GPU).
         umap_epochs: epochs of UMAP's layout; ``None`` is UMAP's own choice (500 below 10,000 units, 200
-            from there). A seeded UMAP optimises on one core, so on 9,806 RUWA documents the 500 epochs
-            took 12.7 of the stage's 23 s. With 200 the stage took 11.5 s instead of 20.4 s for the same
-            45 topics: npmi 0.039 against 0.063, diversity 0.904 against 0.878, outliers before
-            reduction 29.7% against 30.5% (model2vec: npmi 0.049 against 0.055). npmi moves by that much
-            between layouts at any epoch count (100 epochs gave 0.071), so the 300 epochs are not
-            worth their time.
+            from there). A seeded UMAP optimises on one core, so epochs are most of the stage's time;
+            topic quality moves between layouts as much at any epoch count (bench/README.md, "UMAP
+            epochs"), so fewer epochs are worth setting on large corpora.
         random_state: seed of UMAP, KMeans, KeyBERTInspired and the fitting sample.
         fit_sample_limit: above this many units, fit on a seeded random sample of this size and assign
             the other units with :meth:`transform` (nearest topic centroid); ``None`` fits on all.
@@ -377,8 +374,8 @@ class TopicModel:
             embedder = Embedder(show_progress_bar=False)
         backend = _cached_backend(embedder, dict(zip(docs, vecs)))
         # With terms from the assigned units, the terms are extracted again once outliers have joined their
-        # topics, so the KeyBERTInspired representation (MiniLM over candidate words: 7 s on 10k RUWA
-        # documents) is computed only then, once, not also for the assignment that is about to change.
+        # topics, so the KeyBERTInspired representation (MiniLM over candidate words, costly on large
+        # corpora) is computed only then, once, not also for the assignment that is about to change.
         later = self.reduce_outliers and self.terms_from == "assigned"
         model = BERTopic(embedding_model=backend, umap_model=reducer, hdbscan_model=clusterer,
                          vectorizer_model=self._vectorizer(vocabulary),
@@ -704,9 +701,9 @@ FEW_TOPICS_MIN_DOCUMENTS = 200
 
 @dataclass
 class TopicsResult:
-    """What the topics stage writes."""
+    """What the topics stage writes; ``model`` is None and ``skipped`` says why for a corpus too small."""
 
-    model: TopicModel
+    model: TopicModel | None
     unit: str
     unit_reason: str
     topics: pd.DataFrame
@@ -716,6 +713,12 @@ class TopicsResult:
     hierarchy: pd.DataFrame
     over_time: pd.DataFrame
     per_source: pd.DataFrame
+    skipped: str = ""
+
+    @property
+    def setup(self) -> str:
+        """The fitted model's set-up, or why there is none."""
+        return self.model.setup_ if self.model is not None else self.skipped
 
     def write(self, run) -> None:
         """Write the tables and the safetensors model into the run folder."""
@@ -728,14 +731,17 @@ class TopicsResult:
             run.write_table(self.over_time, "topics_over_time")
         if len(self.per_source):
             run.write_table(self.per_source, "topics_per_source")
-        from analysis.embeddings import minilm_path
+        if self.model is not None:
+            from analysis.embeddings import minilm_path
 
-        self.model.save(run.dir / "model" / "bertopic", embedding_model=str(minilm_path()))
-        run.record("topics", unit=self.unit, unit_reason=self.unit_reason, setup=self.model.setup_,
-                   summary=self.summary())
+            self.model.save(run.dir / "model" / "bertopic", embedding_model=str(minilm_path()))
+        run.record("topics", unit=self.unit, unit_reason=self.unit_reason, setup=self.setup,
+                   summary=self.summary(), skipped=self.skipped)
 
     def summary(self) -> str:
         """One line for the notebook (compared by nbval on the seeds)."""
+        if self.skipped:
+            return self.skipped
         q = dict(zip(self.quality["metric"], self.quality["value"]))
         line = (f"{int(q['n_topics'])} topics over {int(q['units'])} {self.unit} units; outliers "
                 f"{q['outlier_share_before']:.1%} before and {q['outlier_share_after']:.1%} after reduction")
@@ -743,6 +749,21 @@ class TopicsResult:
             line += ("; few topics for this many documents: if each document covers several stories "
                      "(digests, live blogs, long reports), try topics.unit: paragraph")
         return line
+
+
+# Fewer units than this and there is nothing to cluster: the stage writes its tables empty instead.
+MIN_UNITS = 3
+
+
+def _too_small(unit: str, why: str, n: int) -> TopicsResult:
+    """The empty result of a corpus too small for topics: every table with its columns, and the reason."""
+    from analysis import schema
+
+    reason = (f"no topics: the corpus has {n} {unit} unit(s) and topic modelling needs at least {MIN_UNITS}; "
+              "every other table is computed")
+    return TopicsResult(None, unit, why, *(schema.empty(name) for name in (
+        "topics", "segment_topics", "document_topics", "topic_quality", "topic_hierarchy", "topics_over_time",
+        "topics_per_source")), skipped=reason)
 
 
 def fit_topics(params, documents: pd.DataFrame, segments: pd.DataFrame) -> TopicsResult:
@@ -756,6 +777,8 @@ def fit_topics(params, documents: pd.DataFrame, segments: pd.DataFrame) -> Topic
     vectors = enc.encode(sents["text"].tolist())
     unit, why = choose_unit(tp.unit, len(documents), tp.auto_sentence_max_documents)
     units, vecs = build_units(unit, documents, segments, vectors)
+    if len(units) < MIN_UNITS:
+        return _too_small(unit, why, len(units))
     model = TopicModel(n_neighbors=tp.n_neighbors, n_components=tp.n_components,
                        min_cluster_size=tp.min_cluster_size, nr_topics=tp.nr_topics,
                        representation=tp.representation, mmr_diversity=tp.mmr_diversity,

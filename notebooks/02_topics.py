@@ -46,7 +46,7 @@ result.write(run)
 
 # %%
 print(result.unit_reason)
-print(result.model.setup_)
+print(result.setup)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -70,15 +70,7 @@ result.quality
 # ## Figures
 
 # %%
-figures = {
-    "topic_terms": plots.topic_terms(result.topics, representation=P.topics.representation),
-    "topic_sizes": plots.topic_sizes(result.topics, result.segment_topics),
-    "topic_map": plots.topic_map(result.model.reduced_, result.segment_topics, result.topics),
-    "document_topics": plots.document_topic_heatmap(result.document_topics, result.topics),
-    "topic_hierarchy": plots.topic_hierarchy(result.hierarchy, result.topics),
-}
-if len(result.over_time):
-    figures["topics_over_time"] = plots.topics_over_time(result.over_time, result.topics)
+figures = plots.topic_figures(result, P.topics.representation)
 for name, fig in figures.items():
     display(Image(filename=run.save_figure(fig, name)))
 
