@@ -53,10 +53,8 @@ from analysis.errors import ParameterError, StageError
 
 __all__ = ["Proposal", "AmbiguousSurface", "Suggestions", "SurnameRule", "suggest_actors", "suggest_from_run",
            "suggest_for_stage",
-           "skeleton", "REQUIRED_CANDIDATE_COLUMNS"]
+           "skeleton"]
 
-# what a run folder's actor_candidates must hold (older runs lack surface_labels)
-REQUIRED_CANDIDATE_COLUMNS = ["surface", "ner_label", "mentions", "documents", "surface_labels"]
 _TOKEN = re.compile(r"[^\W_]+|[^\w\s]")
 _ACRONYM = re.compile(r"^[A-Z][A-Z0-9&.]{1,7}$")
 _TITLES = ("president", "prime minister", "pm", "minister", "chancellor", "secretary", "senator", "governor", "mayor",
@@ -884,6 +882,7 @@ def suggest_from_run(run_dir: Path, top: int = 50, min_mentions: int = 2,
     Raises:
         StageError: the folder is not a run, has no actors stage, or was written by an older version.
     """
+    from analysis import schema
     from analysis.actors import load_dictionary
     from analysis.params import load_params
     from analysis.tables import read_table
@@ -904,7 +903,8 @@ def suggest_from_run(run_dir: Path, top: int = 50, min_mentions: int = 2,
                          "python -m analysis run ... --until actors")
     manifest = json.loads(manifest_path.read_text())
     cands = read_table(tables, "actor_candidates")
-    if missing := [c for c in REQUIRED_CANDIDATE_COLUMNS if c not in cands.columns]:
+    # the declared columns (analysis.schema); older runs lack some, such as surface_labels
+    if missing := [c for c in schema.columns("actor_candidates") if c not in cands.columns]:
         raise StageError(f"{run_dir}: actor_candidates lacks column(s) {missing} (written by an older version "
                          "of the project): rerun the actors stage (python -m analysis run ... --until actors --force)")
     params = load_params(run_dir / "params.json")

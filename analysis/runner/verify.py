@@ -33,7 +33,7 @@ KEYS: dict[str, tuple[str, str]] = {
     "actor_id": ("actors", "actor_id"), "actor_a": ("actors", "actor_id"), "actor_b": ("actors", "actor_id"),
 }
 # Columns naming a topic model's unit: a segment, or a whole document when topics.unit is document
-_UNIT_COLUMNS = {("segment_topics", "segment_id"), ("topics", "representative_segment_ids")}
+_UNIT_KEYS = {("segment_topics", "segment_id"), ("topics", "representative_segment_ids")}
 # values that stand for no single key: BERTopic's outlier topic, the corpus-wide row of a per-document table
 _NOT_KEYS: dict[str, set] = {"topic": {-1}, "doc_id": {"ALL"}}
 
@@ -69,7 +69,7 @@ def _check_links(tables: Path) -> list[str]:
                 problems.append(f"tables/{f.name}: column {col} refers to table {home}, which is missing")
                 continue
             known = set(ref[key])
-            if (f.stem, col) in _UNIT_COLUMNS and (docs := load("documents")) is not None:
+            if (f.stem, col) in _UNIT_KEYS and (docs := load("documents")) is not None:
                 known |= set(docs["doc_id"])
             unknown = _values(df[col]) - known - _NOT_KEYS.get(key, set())
             if unknown:
