@@ -538,7 +538,11 @@ def pair_log_odds(documents: pd.DataFrame, source_a: str, source_b: str,
 
 
 def reasons(documents: pd.DataFrame, units: pd.DataFrame | None = None) -> dict[str, str]:
-    """Why a comparison is empty, by kind (``source``, ``period``); nothing for one that can be made.
+    """Why a comparison is empty, by kind; nothing for one that can be made.
+
+    ``source``: no outlets to compare (every table by outlet is empty); ``period``: no dates (every table
+    by period is empty); ``tone``: no counted actor mention in ``units`` (the tone tables are empty, the
+    distinctive words are not).
 
     Example:
         >>> reasons(pd.DataFrame({"source": ["", ""], "published": ["2022-03-01", "2022-04-01"]}))
@@ -554,8 +558,7 @@ def reasons(documents: pd.DataFrame, units: pd.DataFrame | None = None) -> dict[
     if not dates:
         out["period"] = "the corpus has no dates (set corpus.date_column)"
     if units is not None and not len(units):
-        out.setdefault("source", "no counted actor mentions")
-        out.setdefault("period", "no counted actor mentions")
+        out["tone"] = "the corpus has no counted actor mention"
     return out
 
 
@@ -607,8 +610,9 @@ def contrast_findings(contrasts: pd.DataFrame, per_source: pd.DataFrame, actors:
 
 
 def distinctive_findings(terms: pd.DataFrame, per_group: int = 3, max_groups: int = 12) -> list[str]:
-    """One line: the words that most set each outlet apart (highest z), for up to ``max_groups`` outlets."""
-    w = terms[(terms["group_kind"] == "source") & (terms["feature_kind"] == "word") & (terms["rank"] <= per_group)]
+    """One line: the words that most set each outlet apart (highest z, at least 1.96), for up to ``max_groups`` outlets."""
+    w = terms[(terms["group_kind"] == "source") & (terms["feature_kind"] == "word") & (terms["rank"] <= per_group)
+              & (terms["z"] >= 1.96)]
     if w.empty:
         return []
     groups = sorted(w["group"].unique())
@@ -651,7 +655,7 @@ class Comparison:
     actor_period_sentiment: pd.DataFrame
     source_contrasts: pd.DataFrame
     distinctive_terms: pd.DataFrame
-    #: why a comparison is empty, by kind (``source``, ``period``)
+    #: why a comparison is empty, by kind (``source``, ``period``, ``tone``: :func:`reasons`)
     reasons: dict[str, str]
     findings: list[str]
     #: the two outlets of the log-odds figure and their words (:func:`pair_log_odds`); None: fewer than two
@@ -665,6 +669,10 @@ class Comparison:
         for name in self.TABLES:
             run.write_table(getattr(self, name), name)
 
+    def why_empty(self, kind: str) -> str:
+        """Why the tone by ``kind`` (``source`` or ``period``) is empty, for a figure; empty when it is not."""
+        return self.reasons.get(kind) or self.reasons.get("tone", "")
+
     def apart(self) -> set[tuple[str, str]]:
         """The (actor_id, source) pairs whose tone differs from all other outlets together (:func:`apart_from_the_rest`)."""
         return apart_from_the_rest(self.source_contrasts)
@@ -673,14 +681,14 @@ class Comparison:
         """One line: what was compared, how many contrasts survive the correction, or why nothing was."""
         parts = []
         c = self.source_contrasts
-        if "source" in self.reasons:
-            parts.append(f"outlets not compared: {self.reasons['source']}")
+        if "source" in self.reasons or "tone" in self.reasons:
+            parts.append(f"outlets not compared: {self.why_empty('source')}")
         else:
             parts.append(f"{self.actor_source_sentiment['source'].nunique()} outlets: "
                          f"{len(self.actor_source_sentiment):,} actor x outlet tones, {len(c):,} contrasts, "
                          f"{int((c['q_value'] < Q_LEVEL).sum()):,} at q < {Q_LEVEL}")
-        if "period" in self.reasons:
-            parts.append(f"periods not compared: {self.reasons['period']}")
+        if "period" in self.reasons or "tone" in self.reasons:
+            parts.append(f"periods not compared: {self.why_empty('period')}")
         else:
             p = self.actor_period_sentiment
             parts.append(f"{p['period'].nunique()} periods: {len(p):,} actor x period tones, "
@@ -703,6 +711,8 @@ def compare_run(params, run) -> Comparison:
     terms = distinctive_terms(documents, mentions, cp.period, cp.distinctive_terms, words)
     pair = choose_log_odds_sources(documents, cp.log_odds_sources)
     pair_words = pair_log_odds(documents, *pair, words) if pair else pair_log_odds(documents.iloc[:0], "", "")
-    lines = [f"{'Outlets' if kind == 'source' else 'Periods'} not compared: {text}." for kind, text in why.items()]
+    titles = {"source": "Outlets not compared", "period": "Periods not compared",
+              "tone": "Tone toward actors not compared by outlet or period"}
+    lines = [f"{titles[kind]}: {text}." for kind, text in why.items()]
     lines += contrast_findings(contrasts, per_source, actors) + distinctive_findings(terms)
     return Comparison(per_source, per_period, contrasts, terms, why, lines, pair, pair_words)

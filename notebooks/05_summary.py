@@ -68,7 +68,7 @@ print(comparison.summary())
 
 # %%
 fig = plots.tone_by_outlet(comparison.actor_source_sentiment, actors, comparison.apart(),
-                           min_sentences=P.sentiment.min_sentences, reason=comparison.reasons.get("source", ""))
+                           min_sentences=P.sentiment.min_sentences, reason=comparison.why_empty("source"))
 display(Image(filename=run.save_figure(fig, "tone_by_outlet")))
 
 # %%
@@ -76,7 +76,7 @@ comparison.source_contrasts.sort_values(["q_value", "actor_id", "source_a", "sou
 
 # %%
 fig = plots.tone_timelines(comparison.actor_period_sentiment, actors, period=P.summary.period,
-                           min_sentences=P.sentiment.min_sentences, reason=comparison.reasons.get("period", ""))
+                           min_sentences=P.sentiment.min_sentences, reason=comparison.why_empty("period"))
 display(Image(filename=run.save_figure(fig, "tone_over_time")))
 
 # %%

@@ -230,3 +230,33 @@ def test_log_odds_outlets_are_the_chosen_ones_or_the_two_largest():
         compare.choose_log_odds_sources(docs, ("rt.co", "tass.com"))
     assert compare.choose_log_odds_sources(docs.assign(source="")) is None
     assert compare.choose_log_odds_sources(docs.assign(source=""), ("rt.co", "x")) is None   # no sources: no error
+
+
+def test_a_sourced_corpus_without_actor_mentions_still_lists_its_words_and_says_why_there_is_no_tone():
+    from analysis.params import Params
+
+    texts = ["Shelling hit the port again.", "Talks resumed in the capital.", "Shelling near the port.",
+             "Talks stalled in the capital."]
+    docs = pd.DataFrame({"doc_id": list("abcd"), "source": ["x", "y", "x", "y"],
+                         "published": ["2022-01-02", "2022-02-03", "", "2022-02-05"], "text": texts})
+    nothing = {"actor_mentions": pd.DataFrame({"doc_id": [], "segment_id": [], "actor_id": [], "start": [], "end": [],
+                                               "counted": pd.Series(dtype=bool)}),
+               "actor_mention_sentiment": pd.DataFrame({"doc_id": [], "segment_id": [], "actor_id": [], "start": [],
+                                                        "end": [], "score": [], "polarity": []}),
+               "sentence_sentiment": pd.DataFrame({"segment_id": [], "method": [], "adjusted_compound": []}),
+               "actors": pd.DataFrame({"actor_id": pd.Series(dtype=str), "name": pd.Series(dtype=str)}),
+               "documents": docs}
+
+    class Run:
+        def read_table(self, name):
+            return nothing[name]
+
+    c = compare.compare_run(Params(), Run())
+    assert c.actor_source_sentiment.empty and c.source_contrasts.empty and c.actor_period_sentiment.empty
+    assert c.reasons == {"tone": "the corpus has no counted actor mention"}
+    assert c.findings[0] == ("Tone toward actors not compared by outlet or period: the corpus has no counted "
+                             "actor mention.")
+    assert set(c.distinctive_terms["feature"]) >= {"shelling", "talks"} and c.log_odds_sources == ("x", "y")
+    assert c.summary().startswith("outlets not compared: the corpus has no counted actor mention")
+    # four documents make no word stand out at z >= 1.96: no line of distinctive words
+    assert not any(f.startswith("Words that most set") for f in c.findings)
