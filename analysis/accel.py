@@ -140,17 +140,24 @@ def calibrate(device: str, low: str, timer=None, repeats: int = 3, tokens: int =
     x = torch.randn(tokens, hidden, generator=gen).to(device)
     shapes = [(hidden, hidden)] * 4 + [(hidden, inter), (inter, hidden)]
 
+    if device == "cuda":
+        x = torch.randn(tokens * 32, hidden, generator=gen).to(device)   # the GPU path's large batches
+
     def layers(prec: str):
         mods = [torch.nn.Linear(a, b).to(device) for a, b in shapes]
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[prec]
         return [m.to(dtype) for m in mods] if prec != "float32" else mods
 
     def once(mods, prec: str) -> float:
-        with torch.inference_mode(), one_thread(), autocast(device, prec):
+        # the GPU path converts the whole model to float16 (no autocast); the CPU stores bfloat16
+        # weights and runs under autocast, one thread per product
+        inp = x.half() if prec == "float16" else x
+        cast = contextlib.nullcontext() if device == "cuda" else autocast(device, prec)
+        with torch.inference_mode(), one_thread(), cast:
             t0 = timer()
             for m in mods[:4]:
-                m(x)
-            mods[5](torch.nn.functional.gelu(mods[4](x)))
+                m(inp)
+            mods[5](torch.nn.functional.gelu(mods[4](inp)))
             if device == "cuda":
                 torch.cuda.synchronize()
             return timer() - t0
@@ -189,7 +196,8 @@ def measured_precision(device: str, timer=None) -> dict:
 
     low = "float16" if device == "cuda" else "bfloat16"
     hw = torch.cuda.get_device_name() if device == "cuda" else cpu_name()
-    facts = {"device": device, "hardware": hw, "torch": torch.__version__, "model_sha256": MINILM_SHA256}
+    facts = {"device": device, "hardware": hw, "torch": torch.__version__, "model_sha256": MINILM_SHA256,
+             "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "")}   # it switches AMX on and off
     if device == "cpu" and not cpu_has_bf16():
         rec = {**facts, "chosen": "float32", "reason": "no native bfloat16 on this CPU (not measured)"}
     else:

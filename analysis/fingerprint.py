@@ -42,13 +42,18 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 
 
 @cache
-def _cached_sha(path: str, mtime_ns: int, size: int) -> str:
+def _cached_sha(path: str, *stamp: int) -> str:
     return file_sha256(Path(path))
 
 
-def _sha(path: Path) -> str:
+def _stamp(path: Path) -> tuple[int, int, int, int]:
+    """What changes when a file is written: a cache key of its content within one process."""
     st = path.stat()
-    return _cached_sha(str(path), st.st_mtime_ns, st.st_size)
+    return st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size
+
+
+def _sha(path: Path) -> str:
+    return _cached_sha(str(path), *_stamp(path))
 
 
 def _module_file(name: str) -> Path | None:
@@ -97,13 +102,12 @@ def _closure(roots: Iterable[str]) -> list[str]:
             continue
         seen.add(name)
         f = _module_file(name)
-        st = f.stat()
-        todo.extend(_file_imports(str(f), st.st_mtime_ns, st.st_size, name) - seen)
+        todo.extend(_file_imports(str(f), _stamp(f), name) - seen)
     return sorted(seen)
 
 
 @cache
-def _file_imports(path: str, mtime_ns: int, size: int, module: str) -> frozenset[str]:
+def _file_imports(path: str, stamp: tuple, module: str) -> frozenset[str]:
     """The package modules a source file imports (parsed once per version of the file)."""
     tree = ast.parse(Path(path).read_bytes(), filename=path)
     return frozenset(_imports(tree, module, path.endswith("__init__.py")))
@@ -143,7 +147,7 @@ def notebook_imports(notebook: Path) -> list[str]:
 
 
 @cache
-def _ast_sha(path: str, mtime_ns: int, size: int) -> str:
+def _ast_sha(path: str, *stamp: int) -> str:
     return hashlib.sha256(ast.dump(ast.parse(Path(path).read_bytes())).encode()).hexdigest()
 
 
@@ -156,11 +160,15 @@ def code_hash(modules: Iterable[str]) -> str:
     parts = {}
     for rel, sha in code_files(modules).items():
         path = config.PROJECT_ROOT / rel
-        st = path.stat()
-        parts[rel] = _ast_sha(str(path), st.st_mtime_ns, st.st_size) if rel.endswith(".py") else sha
+        parts[rel] = _ast_sha(str(path), *_stamp(path)) if rel.endswith(".py") else sha
     return digest(parts)
 
 
 def files_digest(paths: Iterable[Path | None]) -> dict[str, str]:
-    """sha256 of each existing file of ``paths``, by path."""
-    return {str(p): _sha(p) for p in paths if p is not None and p.is_file()}
+    """sha256 of each existing file of ``paths``, by path (relative to the project when inside it)."""
+    out = {}
+    for p in paths:
+        if p is not None and p.is_file():
+            rel = p.resolve().relative_to(config.PROJECT_ROOT) if p.resolve().is_relative_to(config.PROJECT_ROOT) else p
+            out[str(rel)] = _sha(p)
+    return out

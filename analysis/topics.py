@@ -735,6 +735,10 @@ class TopicsResult:
             from analysis.embeddings import minilm_path
 
             self.model.save(run.dir / "model" / "bertopic", embedding_model=str(minilm_path()))
+        else:                                   # no model: an earlier run's must not stand beside empty tables
+            import shutil
+
+            shutil.rmtree(run.dir / "model" / "bertopic", ignore_errors=True)
         run.record("topics", unit=self.unit, unit_reason=self.unit_reason, setup=self.setup,
                    summary=self.summary(), skipped=self.skipped)
 

@@ -8,10 +8,21 @@
 - :mod:`~analysis.runner.verify`: ``python -m analysis verify``.
 """
 
+import importlib
+
 from analysis.runner.context import RunContext, lab_dir, notebook_setup
-from analysis.runner.pipeline import run_pipeline
 from analysis.runner.provenance import MANIFEST, TRACKED_PACKAGES, corpus_fingerprint, git_commit
-from analysis.runner.verify import verify_run
+
+# The runner's own machinery loads on first use: notebooks import this package for notebook_setup, and a
+# stage's fingerprint covers the code its notebook imports, which is then not the runner's scheduling,
+# kernels, verification or report code (editing those does not rerun the stages).
+_LAZY = {"run_pipeline": "pipeline", "verify_run": "verify"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["RunContext", "git_commit", "notebook_setup", "run_pipeline", "verify_run", "corpus_fingerprint",
            "lab_dir", "MANIFEST", "TRACKED_PACKAGES"]

@@ -148,6 +148,8 @@ def run_pipeline(params: Params, out_dir: Path | None = None, until: str | None 
             from analysis.report import write_report
 
             write_report(staging)
+        else:                                   # a report of earlier tables would not say so
+            (staging / "report.html").unlink(missing_ok=True)
         (staging / provenance.RUNNER_MARK).unlink()
         # Swap: the old folder moves aside, the new one into place, then the old one goes.
         trash = target.parent / f".{target.name}.old-{os.getpid()}"

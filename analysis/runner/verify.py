@@ -43,9 +43,12 @@ def _values(series: pd.Series) -> set:
     out: set = set()
     for v in series.dropna():
         if isinstance(v, str) and v.startswith("["):
-            out.update(json.loads(v))
-        else:
-            out.add(v)
+            try:
+                out.update(json.loads(v))
+                continue
+            except json.JSONDecodeError:     # an id that merely starts with "[", such as "[2022] report"
+                pass
+        out.add(v)
     return out
 
 

@@ -186,3 +186,22 @@ def test_verify_accepts_documents_as_topic_units(tmp_path):
     m["stages"]["topics"]["outputs"].update(json.loads((run / "logs" / "stage-topics.json").read_text())["outputs"])
     provenance.write_manifest(run, m)
     assert verify_run(run) == []
+
+
+def test_stage_code_is_what_its_notebook_runs_not_the_runner_machinery():
+    code = provenance.stage_inputs(load_params(), "corpus", "x", {})["code"]
+    assert "analysis/runner/context.py" in code and "analysis/corpus.py" in code
+    for other in ("analysis/runner/pipeline.py", "analysis/runner/kernels.py", "analysis/runner/verify.py",
+                  "analysis/report.py", "analysis/topics.py"):
+        assert other not in code, other
+
+
+def test_verify_reads_an_id_starting_with_a_bracket_as_an_id(tmp_path):
+    run = _folder(tmp_path)
+    ctx = RunContext(run, load_params(), "corpus")
+    ctx.write_table(schema.example("documents", doc_id=["[2022] report", "d1"]), "documents")
+    ctx.write_table(schema.example("segments", segment_id=["s1", "s2"], doc_id=["[2022] report", "d1"]), "segments")
+    m = json.loads((run / "manifest.json").read_text())
+    m["stages"]["corpus"]["outputs"] = json.loads((run / "logs" / "stage-corpus.json").read_text())["outputs"]
+    provenance.write_manifest(run, m)
+    assert verify_run(run) == []
