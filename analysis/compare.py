@@ -54,7 +54,7 @@ Q_LEVEL = 0.05
 #: three documents naming the EU gave [-0.46, -0.28])
 FINDING_MIN_DOCUMENTS = 10
 
-_UNIT_COLUMNS = ["actor_id", "segment_id", "doc_id", "mentions", "score", "polarity", "sentence_tone", "source",
+_UNIT_FIELDS = ["actor_id", "segment_id", "doc_id", "mentions", "score", "polarity", "sentence_tone", "source",
                  "published"]
 
 
@@ -111,7 +111,7 @@ def tone_units(mentions: pd.DataFrame, targets: pd.DataFrame, sentence_sentiment
     m = mentions[mentions["counted"].astype(bool)]
     if m.empty:
         return pd.DataFrame({c: pd.Series(dtype="int64" if c == "mentions" else "float64"
-                                          if c in ("score", "sentence_tone") else "str") for c in _UNIT_COLUMNS})
+                                          if c in ("score", "sentence_tone") else "str") for c in _UNIT_FIELDS})
     units = (m.groupby(["actor_id", "segment_id"], sort=True)
              .agg(doc_id=("doc_id", "first"), mentions=("start", "size")).reset_index())
     units["mentions"] = units["mentions"].astype("int64")
@@ -128,7 +128,7 @@ def tone_units(mentions: pd.DataFrame, targets: pd.DataFrame, sentence_sentiment
     docs = documents.set_index("doc_id")
     for col in ("source", "published"):
         units[col] = units["doc_id"].map(docs[col].astype(str)).fillna("").astype(str)
-    return units[_UNIT_COLUMNS]
+    return units[_UNIT_FIELDS]
 
 
 # ----------------------------------------------------------------------------- cluster statistics

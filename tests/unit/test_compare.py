@@ -32,7 +32,7 @@ def _units(seed: int = 0, docs_per_source: int = 25, planted: float = 0.0, doc_s
                     score = float(np.clip(score, -1, 1))
                     pol = "negative" if score < -0.05 else "positive" if score > 0.05 else "neutral"
                     rows.append((a, f"{doc}:s{k:02d}", doc, 1, score, pol, score / 2, s, date))
-    return pd.DataFrame(rows, columns=compare._UNIT_COLUMNS)
+    return pd.DataFrame(rows, columns=compare._UNIT_FIELDS)
 
 
 def _shuffle_sources(units: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -73,7 +73,7 @@ def test_one_long_article_counts_as_one_document_in_the_resampling():
     """Forty sentences of one article against six short ones: the interval spans both, not the forty."""
     long = [("NATO", f"long:s{k:02d}", "long", 1, -0.8, "negative", 0.0, "rt.com", "") for k in range(40)]
     short = [("NATO", f"d{i}:s00", f"d{i}", 1, 0.3 + 0.02 * i, "positive", 0.0, "rt.com", "") for i in range(6)]
-    clustered = pd.DataFrame(long + short, columns=compare._UNIT_COLUMNS)
+    clustered = pd.DataFrame(long + short, columns=compare._UNIT_FIELDS)
     # the same 46 sentences, each its own document
     spread = clustered.assign(doc_id=[f"x{i}" for i in range(46)])
     a = compare.actor_source_sentiment(clustered, resamples=500, seed=3).iloc[0]
