@@ -231,7 +231,6 @@ def _manifest(params, staging, corpus_path, corpus_sha, inputs, reasons, previou
         "git_commit": provenance.git_commit(),
         "stages": dict(sorted(stages.items(), key=lambda kv: list(config.STAGES).index(kv[0]))),
         "tables": provenance.recorded_tables(stages),
-        "figures": sorted({rel[len("figures/"):] for rec in stages.values()
-                           for rel in rec.get("outputs") or {} if rel.startswith("figures/")}),
+        "figures": provenance.recorded_figures(stages),
         "timing": timing,
     }

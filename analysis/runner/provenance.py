@@ -42,7 +42,7 @@ from analysis.params import Params
 
 __all__ = ["MANIFEST", "TRACKED_PACKAGES", "RUNNER_MARK", "corpus_fingerprint", "git_commit", "versions",
            "stage_inputs", "stale_reason", "outputs_changed", "read_manifest", "write_manifest",
-           "update_manifest", "recorded_tables"]
+           "update_manifest", "recorded_tables", "recorded_figures"]
 
 MANIFEST = "manifest.json"
 # A file in a folder the runner is writing (its staging folder): notebooks run there are not recorded
@@ -187,6 +187,12 @@ def recorded_tables(stages: dict[str, Any]) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
+def recorded_figures(stages: dict[str, Any]) -> list[str]:
+    """``figures/`` file names, from the stages' recorded outputs."""
+    return sorted({rel[len("figures/"):] for rec in stages.values()
+                   for rel in rec.get("outputs") or {} if rel.startswith("figures/")})
+
+
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     """Write ``manifest.json`` atomically."""
     path = folder / MANIFEST
@@ -217,8 +223,6 @@ def update_manifest(folder: Path, stage: str, change) -> dict[str, Any]:
         stages = m.setdefault("stages", {})
         stages[stage] = change(stages.get(stage) or {})
         m["tables"] = recorded_tables(stages)
-        m.setdefault("figures", [])
-        m["figures"] = sorted({rel[len("figures/"):] for rec in stages.values()
-                               for rel in rec.get("outputs") or {} if rel.startswith("figures/")})
+        m["figures"] = recorded_figures(stages)
         write_manifest(folder, m)
         return m
