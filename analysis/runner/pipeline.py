@@ -2,7 +2,8 @@
 
 A run writes into a staging folder beside its target (``outputs/.<run>.staging-<pid>``) and renames it
 into place only when every stage succeeded; a failed run leaves the previous outputs untouched and
-says where its partial outputs and logs are. A lock file stops two runs writing one folder at once.
+says where its partial outputs and logs are. A lock held on a file beside the folder stops two runs
+writing one folder at once.
 A stage is kept from the previous run only when its inputs' fingerprint is unchanged and every file
 it wrote still has the sha256 recorded when it was written (:mod:`analysis.runner.provenance`);
 otherwise it and every stage downstream run again, and the progress line says why.
@@ -10,6 +11,7 @@ otherwise it and every stage downstream run again, and the progress line says wh
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -29,33 +31,49 @@ __all__ = ["run_pipeline"]
 
 
 class _Lock:
-    def __init__(self, path: Path):
-        self.path = path
+    """The run's hold on its target folder: an exclusive ``flock`` on ``.<name>.lock`` beside it, for the whole run.
+
+    The kernel releases a flock when the process holding it ends, however it ends, so a lock file left
+    by a killed run blocks no one, and two runs cannot both hold it. The file holds the holder's pid,
+    for the message, and is removed on release while still locked; a run that opened it just before
+    then finds, once it holds its lock, that the name no longer leads to that file, and tries again.
+    """
+
+    def __init__(self, target: Path):
+        self.target = target
+        self.path = target.parent / f".{target.name}.lock"
+        self._fd: int | None = None
 
     def __enter__(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                os.write(fd, str(os.getpid()).encode())
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
                 os.close(fd)
-                return self
-            except FileExistsError:
-                try:
-                    pid = int(self.path.read_text().strip() or 0)
-                    os.kill(pid, 0)
-                except (ValueError, ProcessLookupError, FileNotFoundError):
-                    self.path.unlink(missing_ok=True)  # stale lock of a dead process
-                    continue
-                except PermissionError:
-                    pass
+                pid = f" (pid {holder})" if holder.isdigit() else ""
                 raise RunLockedError(
-                    f"another run (pid {pid}) is writing {self.path.parent / self.path.name[1:-5]}; wait for "
-                    f"it to finish, or choose another --out / run_name (lock file: {self.path})") from None
-        raise RunLockedError(f"could not take the lock {self.path}; remove it if no run is active")
+                    f"another run{pid} is writing {self.target}; wait for it to finish, or choose another "
+                    f"--out / run_name (lock file: {self.path})") from None
+            try:
+                ours = os.stat(self.path)
+            except FileNotFoundError:
+                ours = None
+            held = os.fstat(fd)
+            if ours is not None and (ours.st_dev, ours.st_ino) == (held.st_dev, held.st_ino):
+                break
+            os.close(fd)          # released and removed by its holder after we opened it
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+        return self
 
     def __exit__(self, *exc):
-        self.path.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)      # before the flock goes: see the class docstring
+        os.close(self._fd)
+        self._fd = None
 
 
 def _plan(params: Params, stages: list[str], corpus_sha: str, previous: dict[str, Any], folder: Path,
@@ -102,7 +120,7 @@ def run_pipeline(params: Params, out_dir: Path | None = None, until: str | None 
     if until:
         stages = stages[: stages.index(until) + 1]
     started = datetime.now(UTC)
-    with _Lock(target.parent / f".{target.name}.lock"):
+    with _Lock(target):
         staging = target.parent / f".{target.name}.staging-{os.getpid()}"
         if staging.exists():
             shutil.rmtree(staging)
