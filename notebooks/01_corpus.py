@@ -71,3 +71,7 @@ result.duplicates
 
 # %%
 display(Image(filename=run.save_figure(plots.document_lengths(result.documents), "document_lengths")))
+
+# %%
+# last cell: marks the stage finished, so the next notebook, `verify` and `make report` accept its tables
+run.finish()

@@ -79,3 +79,7 @@ for name, fig in figures.items():
 
 # %%
 result.per_source.head(40)
+
+# %%
+# last cell: marks the stage finished, so the next notebook, `verify` and `make report` accept its tables
+run.finish()

@@ -108,3 +108,7 @@ if len(result.per_source):
     figures["actors_per_source"] = plots.actors_by_group(result.per_source, "source", result.actors, "per_1k_words")
 for name, fig in figures.items():
     display(Image(filename=run.save_figure(fig, name)))
+
+# %%
+# last cell: marks the stage finished, so the next notebook, `verify` and `make report` accept its tables
+run.finish()

@@ -81,3 +81,7 @@ if len(result.topics):
     figures["topic_tone"] = plots.topic_tone(result.topics, run.read_table("topics"))
 for name, fig in figures.items():
     display(Image(filename=run.save_figure(fig, name)))
+
+# %%
+# last cell: marks the stage finished, so the next notebook, `verify` and `make report` accept its tables
+run.finish()

@@ -83,3 +83,7 @@ display(Image(filename=run.save_figure(fig, "tone_over_time")))
 fig = plots.log_odds_words(comparison.log_odds, *(comparison.log_odds_sources or ("", "")),
                            reason=comparison.reasons.get("source", ""))
 display(Image(filename=run.save_figure(fig, "log_odds_words")))
+
+# %%
+# last cell: marks the stage finished, so the next notebook, `verify` and `make report` accept its tables
+run.finish()

@@ -5,7 +5,9 @@ the sha256 of every table and figure when it writes it. Run by the runner (``mak
 notebook writes into the run's staging folder and the runner assembles the manifest. Run by hand
 (JupyterLab, ``jupyter nbconvert --execute``) with ``run_dir`` empty, it writes into
 ``outputs/lab/<run_name>/``, never into a folder ``make report`` manages, and records itself in that
-folder's manifest as it goes, so a Lab folder can be verified like any run.
+folder's manifest as it goes, so a Lab folder can be verified like any run. The record says the stage
+started and not finished until the notebook's last cell calls :meth:`RunContext.finish`: the stages
+after it, ``verify`` and the runner refuse a stage whose notebook stopped halfway.
 """
 
 from __future__ import annotations
@@ -70,10 +72,14 @@ class RunContext:
         got = {str(p.relative_to(self.dir)): file_sha256(p) for p in paths}
         rec = self._read_log(self.stage)
         rec.setdefault("outputs", {}).update(got)
+        rec.pop("finished", None)
         self._write_log(self.stage, rec)
         if self.by_hand:
             def add(r: dict) -> dict:
                 r.setdefault("outputs", {}).update(got)
+                # a cell re-run in Lab after the last one: the stage is finished again only once the
+                # notebook has run to its end after this write
+                r["finished"] = None
                 return r
 
             provenance.update_manifest(self.dir, self.stage, add)
@@ -122,6 +128,22 @@ class RunContext:
             facts = json.loads(json.dumps(info, default=str))
             provenance.update_manifest(self.dir, stage, lambda r: {**r, "record": {**r.get("record", {}), **facts}})
 
+    def finish(self) -> None:
+        """Mark the stage finished: the notebook's last code cell calls it, after everything it writes.
+
+        Until then the stage's record says that it started and has not finished, and the stages after it,
+        ``verify`` and the runner's reuse refuse it: a cell that fails halfway leaves tables that look
+        complete. Run by the runner, the time goes into the stage's log, which the runner's record takes.
+        """
+        if self.stage is None:
+            return
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        rec = self._read_log(self.stage)
+        rec["finished"] = now
+        self._write_log(self.stage, rec)
+        if self.by_hand:
+            provenance.update_manifest(self.dir, self.stage, lambda r: {**r, "finished": now})
+
     def start_stage(self) -> None:
         """Forget what this stage wrote before: its recorded outputs are removed, its record restarts."""
         old = self._read_log(self.stage).get("outputs", {})
@@ -140,6 +162,10 @@ def _check_upstream(folder: Path, stage: str, manifest: dict[str, Any]) -> dict[
         if not rec or "outputs" not in rec:
             raise StageError(f"stage '{stage}' needs the tables of stage '{u}', which {folder} does not "
                              f"have: {run_first}")
+        if not provenance.is_finished(rec):
+            raise StageError(f"stage '{stage}' needs stage '{u}', but notebooks/{config.STAGES[u]} did not finish "
+                             f"(it stopped at an error, or is still running): run it again, to its last cell "
+                             f"(it writes into {folder})")
         if why := provenance.outputs_changed(folder, rec["outputs"]):
             raise StageError(f"stage '{stage}' needs stage '{u}', but its {why}: {run_first}")
         fps[u] = rec["fingerprint"]
@@ -189,7 +215,7 @@ def notebook_setup(stage: str, params_file: str, run_dir: str, seed: int | None 
         now = datetime.now(UTC).isoformat(timespec="seconds")
         provenance.update_manifest(folder, stage, lambda r: {
             "fingerprint": digest(inputs), "inputs": inputs, "outputs": {}, "origin": "notebook",
-            "notebook": f"notebooks/{config.STAGES[stage]}", "started": now})
+            "notebook": f"notebooks/{config.STAGES[stage]}", "started": now, "finished": None})
         _fill_manifest(folder, p)
     else:
         run.start_stage()

@@ -3,10 +3,10 @@
 A run writes into a staging folder beside its target (``outputs/.<run>.staging-<pid>``) and renames it
 into place only when every stage succeeded; a failed run leaves the previous outputs untouched and
 says where its partial outputs and logs are. A lock held on a file beside the folder stops two runs
-writing one folder at once.
-A stage is kept from the previous run only when its inputs' fingerprint is unchanged and every file
-it wrote still has the sha256 recorded when it was written (:mod:`analysis.runner.provenance`);
-otherwise it and every stage downstream run again, and the progress line says why.
+writing one folder at once. A stage is kept from the previous run only when its notebook finished, its
+inputs' fingerprint is unchanged and every file it wrote still has the sha256 recorded when it was
+written (:mod:`analysis.runner.provenance`); otherwise it and every stage downstream run again, and the
+progress line says why.
 """
 
 from __future__ import annotations
@@ -220,19 +220,23 @@ def _manifest(params, staging, corpus_path, corpus_sha, inputs, reasons, previou
     records = {}
     for f in sorted((staging / "logs").glob("stage-*.json")):
         records[f.stem[len("stage-"):]] = json.loads(f.read_text())
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     stages = {}
     for stage, inp in inputs.items():
         if stage in reasons:
+            rec = records.get(stage, {})
+            # written only once every notebook succeeded: finished when its last cell stamped it, or now
+            # for a notebook without that cell
             stages[stage] = {"fingerprint": digest(inp), "inputs": inp, "origin": "run",
-                             "notebook": f"notebooks/{config.STAGES[stage]}",
-                             "outputs": records.get(stage, {}).get("outputs", {}), "reason": reasons[stage]}
+                             "notebook": f"notebooks/{config.STAGES[stage]}", "outputs": rec.get("outputs", {}),
+                             "reason": reasons[stage], "finished": rec.get("finished") or now}
         else:
             stages[stage] = previous["stages"][stage]      # reuse never rewrites what was recorded
     # stages past --until keep their record as it was: verify says when they are stale
     for stage, rec in previous.get("stages", {}).items():
         stages.setdefault(stage, rec)
     timing = {"started": started.isoformat(timespec="seconds"),
-              "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+              "finished": now,
               "stage_seconds": {s: round(d, 2) for s, d in durations.items()},
               "executed": [s for s in inputs if s in reasons]}
     corpus_rec = records.get("corpus", {})
@@ -244,7 +248,8 @@ def _manifest(params, staging, corpus_path, corpus_sha, inputs, reasons, previou
                    "files": corpus_rec.get("files", {}), "encodings": corpus_rec.get("encodings", {}),
                    "documents": corpus_rec.get("documents"), "skipped": corpus_rec.get("skipped")},
         "models": {k: v for r in records.values() for k, v in r.get("models", {}).items()},
-        "stage_records": {s: {k: v for k, v in r.items() if k != "outputs"} for s, r in records.items()},
+        "stage_records": {s: {k: v for k, v in r.items() if k not in ("outputs", "finished")}
+                          for s, r in records.items()},
         "packages": provenance.versions(),
         "git_commit": provenance.git_commit(),
         "stages": dict(sorted(stages.items(), key=lambda kv: list(config.STAGES).index(kv[0]))),

@@ -9,10 +9,11 @@ Every stage of a run folder has a record in its ``manifest.json`` (``stages.<nam
 - ``fingerprint``: one hash of those inputs;
 - ``outputs``: the sha256 of every table and figure it wrote, taken when it wrote them;
 - ``origin``: ``run`` (``python -m analysis run`` / ``make report``) or ``notebook`` (run by hand,
-  e.g. in JupyterLab).
+  e.g. in JupyterLab);
+- ``finished``: when its notebook ran its last cell; null while it has not (:func:`is_finished`).
 
-A stage is current when its fingerprint equals the one computed now and every output still has its
-recorded hash; :func:`stale_reason` says in words why it is not.
+A stage is current when its notebook finished, its fingerprint equals the one computed now and every
+output still has its recorded hash; :func:`stale_reason` says in words why it is not.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from analysis.fingerprint import (
 from analysis.params import Params
 
 __all__ = ["MANIFEST", "TRACKED_PACKAGES", "RUNNER_MARK", "corpus_fingerprint", "git_commit", "versions",
-           "stage_inputs", "stale_reason", "outputs_changed", "read_manifest", "write_manifest",
+           "stage_inputs", "is_finished", "stale_reason", "outputs_changed", "read_manifest", "write_manifest",
            "update_manifest", "recorded_tables", "recorded_figures"]
 
 MANIFEST = "manifest.json"
@@ -159,12 +160,30 @@ def outputs_changed(folder: Path, outputs: dict[str, str]) -> str | None:
     return None
 
 
+def is_finished(record: dict[str, Any]) -> bool:
+    """Whether the notebook that made a stage's ``record`` ran to its last cell.
+
+    A notebook run by hand records itself as it writes, so a cell failing halfway leaves a record of
+    the tables written so far that looks complete; ``finished`` is null from the notebook's first cell
+    until its last one (``run.finish()``) stamps the time. A record without the key predates the mark:
+    the runner writes its records only once a notebook has run to its end, so one it made (``origin``
+    other than ``notebook``) finished, and verifying an existing run still passes; an old record of a
+    notebook run by hand cannot tell a finished stage from a failed one, so it counts as unfinished, and
+    the notebook has to run again.
+    """
+    if "finished" in record:
+        return bool(record["finished"])
+    return record.get("origin") != "notebook"
+
+
 def stale_reason(folder: Path, record: dict[str, Any] | None, inputs: dict[str, Any]) -> str | None:
     """Why the recorded stage ``record`` of ``folder`` cannot be reused with ``inputs``, or None if it can."""
     if not record:
         return "not run yet"
     if "outputs" not in record:
         return "its record has no hashes of what it wrote (made by an older version)"
+    if not is_finished(record):
+        return "last written from a notebook that did not finish (it stopped at an error, or is still running)"
     if record.get("fingerprint") != digest(inputs):
         why = _inputs_reason(record.get("inputs") or {}, inputs)
         return f"last written from a notebook; {why}" if record.get("origin") == "notebook" else why

@@ -1,12 +1,14 @@
 """``python -m analysis verify RUN_DIR``: is the folder what its manifest says?
 
-Three checks, each problem named by its file or stage:
+Four checks, each problem named by its file or stage:
 
-1. every file a stage wrote still has the sha256 recorded when it was written, and ``tables/`` holds
+1. every stage's notebook ran to its last cell (one that stopped at an error halfway recorded the
+   tables it wrote until then);
+2. every file a stage wrote still has the sha256 recorded when it was written, and ``tables/`` holds
    no table that no stage recorded;
-2. every stage was made from the upstream stages now in the folder (a stage re-run by hand makes the
+3. every stage was made from the upstream stages now in the folder (a stage re-run by hand makes the
    stages downstream of it stale until they run again);
-3. the links between tables: every ``doc_id``, ``segment_id``, ``topic`` and ``actor_id`` a table
+4. the links between tables: every ``doc_id``, ``segment_id``, ``topic`` and ``actor_id`` a table
    names exists in the table that defines it (``documents``, ``segments``, ``topics``, ``actors``).
 """
 
@@ -93,7 +95,9 @@ def verify_run(run_dir: Path) -> list[str]:
     if not stages or any("outputs" not in r for r in stages.values()):
         raise StageError(f"{mpath} records no hashes of what its stages wrote (made by an older version); "
                          "run it again (make report) to verify it")
-    problems = []
+    problems = [f"stage {stage}: its notebook did not finish (it stopped at an error, or is still running); "
+                f"run notebooks/{config.STAGES[stage]} again, to its last cell"
+                for stage, rec in stages.items() if not provenance.is_finished(rec)]
     recorded = set()
     for stage, rec in stages.items():
         for rel, sha in sorted(rec["outputs"].items()):

@@ -85,7 +85,8 @@ def test_stale_reason_names_what_changed(tmp_path):
     assert provenance.stale_reason(tmp_path, rec, inputs) is None
     other = provenance.stage_inputs(p.with_overrides({"topics": {"nr_topics": 3}}), "topics", "c", {"corpus": "f"})
     assert provenance.stale_reason(tmp_path, rec, other) == "parameters changed (topics.nr_topics: None -> 3)"
-    assert provenance.stale_reason(tmp_path, {**rec, "origin": "notebook"}, other).startswith(
+    hand_run = {**rec, "origin": "notebook", "finished": "2025-01-01T00:00:00+00:00"}
+    assert provenance.stale_reason(tmp_path, hand_run, other).startswith(
         "last written from a notebook; parameters changed")
     code = json.loads(json.dumps(inputs))
     code["code"]["analysis/accel.py"] = "0" * 64
@@ -166,6 +167,9 @@ def test_a_notebook_run_by_hand_records_itself(tmp_path, monkeypatch):
     rec = m["stages"]["corpus"]
     assert rec["origin"] == "notebook" and set(rec["outputs"]) == {"tables/documents.parquet", "tables/documents.csv"}
     assert rec["fingerprint"] == fingerprint.digest(rec["inputs"])
+    assert rec["started"] and rec["finished"] is None          # until the notebook's last cell
+    run.finish()
+    assert json.loads((run.dir / "manifest.json").read_text())["stages"]["corpus"]["finished"]
     assert verify_run(run.dir) == []
     # run again: what it wrote before is forgotten, not left behind as if current
     _, run = notebook_setup("corpus", "", "")
@@ -205,3 +209,111 @@ def test_verify_reads_an_id_starting_with_a_bracket_as_an_id(tmp_path):
     m["stages"]["corpus"]["outputs"] = json.loads((run / "logs" / "stage-corpus.json").read_text())["outputs"]
     provenance.write_manifest(run, m)
     assert verify_run(run) == []
+
+
+def test_a_notebook_that_stops_halfway_in_lab_leaves_a_stage_nothing_accepts(tmp_path, monkeypatch):
+    """A cell fails after a table was written: the record is there, but says the stage did not finish."""
+    monkeypatch.setenv("ANALYSIS_OUTPUTS_DIR", str(tmp_path))
+    _, run = notebook_setup("corpus", "", "")
+    run.write_table(schema.example("documents", doc_id=["a"]), "documents")
+    # ... a later cell raises: run.finish() is never reached
+    assert verify_run(run.dir) == ["stage corpus: its notebook did not finish (it stopped at an error, or is "
+                                   "still running); run notebooks/01_corpus.ipynb again, to its last cell"]
+    with pytest.raises(StageError) as err:
+        notebook_setup("topics", "", "")
+    msg = str(err.value)
+    assert msg == (f"stage 'topics' needs stage 'corpus', but notebooks/01_corpus.ipynb did not finish (it stopped "
+                   f"at an error, or is still running): run it again, to its last cell (it writes into {run.dir})")
+    run.finish()
+    assert verify_run(run.dir) == []
+    notebook_setup("topics", "", "")                       # accepted now
+    # a cell re-run in Lab after the last one rewrites a table: unfinished again until the last cell runs
+    run.write_table(schema.example("documents", doc_id=["b"]), "documents")
+    assert json.loads((run.dir / "manifest.json").read_text())["stages"]["corpus"]["finished"] is None
+    assert len(verify_run(run.dir)) == 2        # corpus unfinished; topics made from its earlier record
+
+
+def test_what_a_record_without_the_finished_mark_means(tmp_path):
+    """Manifests older than the mark: the runner's records finished (it writes them after success), hand runs' may not."""
+    p = load_params()
+    inputs = provenance.stage_inputs(p, "corpus", "c", {})
+    rec = {"fingerprint": fingerprint.digest(inputs), "inputs": inputs,
+           "outputs": _record(tmp_path, "tables/documents.csv", "doc_id\na\n")}
+    unfinished = "last written from a notebook that did not finish (it stopped at an error, or is still running)"
+    assert provenance.is_finished(rec) and provenance.is_finished({**rec, "origin": "run"})
+    assert provenance.stale_reason(tmp_path, {**rec, "origin": "run"}, inputs) is None
+    assert not provenance.is_finished({**rec, "origin": "notebook"})
+    assert provenance.stale_reason(tmp_path, {**rec, "origin": "notebook"}, inputs) == unfinished
+    assert provenance.stale_reason(tmp_path, {**rec, "origin": "notebook", "finished": "2025-01-01T00:00:00+00:00"},
+                                   inputs) is None
+    assert provenance.stale_reason(tmp_path, {**rec, "origin": "run", "finished": None}, inputs) == unfinished
+
+
+def test_verify_keeps_passing_a_runner_folder_older_than_the_mark_but_not_a_hand_run(tmp_path):
+    run = _folder(tmp_path)                  # records without "finished", as the runner wrote them before
+    assert verify_run(run) == []
+    m = json.loads((run / "manifest.json").read_text())
+    m["stages"]["topics"]["origin"] = "notebook"
+    provenance.write_manifest(run, m)
+    assert verify_run(run) == ["stage topics: its notebook did not finish (it stopped at an error, or is still "
+                               "running); run notebooks/02_topics.ipynb again, to its last cell"]
+
+
+def test_every_notebook_ends_by_finishing_its_stage():
+    import jupytext
+
+    for nb in config.STAGES.values():
+        code = [c.source for c in jupytext.read(config.NOTEBOOKS_DIR / nb).cells if c.cell_type == "code"]
+        assert code[-1].splitlines()[-1] == "run.finish()", f"{nb}: its last code cell must call run.finish()"
+        assert sum("run.finish()" in src for src in code) == 1, nb
+
+
+class _NoKernels:
+    """Stands in for the runner's notebook kernels: the fake stages below run in this process."""
+
+    def __init__(self, *args, **kw):
+        pass
+
+    def prestart(self, *args, **kw):
+        pass
+
+    stop = close = prestart
+
+
+def test_the_runner_stamps_its_records_finished_and_never_reuses_an_unfinished_one(tmp_path, monkeypatch):
+    from analysis.runner import pipeline
+
+    def fake_stage(stage, staging, kernels):          # what notebooks/01_corpus.ipynb does, in brief
+        _, run = notebook_setup(stage, str(staging / "params.json"), str(staging))
+        assert not run.by_hand
+        run.write_table(schema.example("documents", doc_id=["a"]), "documents")
+        run.finish()
+        return 0.0
+
+    monkeypatch.setattr(pipeline, "Kernels", _NoKernels)
+    monkeypatch.setattr(pipeline, "execute_stage", fake_stage)
+    monkeypatch.setattr(provenance, "git_commit", lambda: "test")
+    p = load_params()
+    out, lines = tmp_path / "run", []
+    pipeline.run_pipeline(p, out, until="corpus", log=lines.append)
+    rec = provenance.read_manifest(out)["stages"]["corpus"]
+    assert rec["origin"] == "run" and rec["finished"]
+    assert "finished" not in provenance.read_manifest(out)["stage_records"]["corpus"]
+    assert verify_run(out) == []
+    lines.clear()
+    pipeline.run_pipeline(p, out, until="corpus", log=lines.append)
+    assert lines == ["[corpus] unchanged, kept from the previous run"]
+
+    # a notebook pointed at the folder by hand, stopped halfway: same fingerprint, but not reused
+    m = provenance.read_manifest(out)
+    m["stages"]["corpus"].update(origin="notebook", finished=None)
+    provenance.write_manifest(out, m)
+    inputs, reasons = pipeline._plan(p, list(config.STAGES), m["stages"]["corpus"]["inputs"]["corpus"], m, out,
+                                     False, None)
+    assert inputs["corpus"] == m["stages"]["corpus"]["inputs"]
+    assert reasons["corpus"].startswith("last written from a notebook that did not finish")
+    assert reasons["topics"] == "upstream stage corpus runs again"
+    lines.clear()
+    pipeline.run_pipeline(p, out, until="corpus", log=lines.append)
+    assert lines[0].startswith("[corpus] runs: last written from a notebook that did not finish")
+    assert provenance.read_manifest(out)["stages"]["corpus"]["finished"]
