@@ -46,9 +46,11 @@ __all__ = [
     "MENTION_KEY",
     "DEFAULT_DICTIONARY",
     "ACTOR_TYPES",
+    "DATA_FILES",
 ]
 
-DEFAULT_DICTIONARY = config.PACKAGE_DATA_DIR / "actors.yaml"
+DATA_FILES = ("actors.yaml",)   # the files of analysis/data this module loads (part of stage fingerprints)
+DEFAULT_DICTIONARY = config.PACKAGE_DATA_DIR / DATA_FILES[0]
 ACTOR_TYPES = schema.ACTOR_TYPES      # a dictionary entry's types: the values actors.type allows
 # the order of actor_mentions (and of kwic, one row per mention), ties broken by the other columns
 MENTION_KEY = ["doc_id", "start", "end", "actor_id"]

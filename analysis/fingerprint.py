@@ -2,13 +2,21 @@
 
 The code a stage (or a cache) depends on is computed, never listed: the modules of this package that its
 notebook or module imports, followed transitively through every ``import`` statement in them (including
-imports inside functions), plus the package data files those modules name. Changing any of them, even
-by a comment, changes the fingerprint.
+imports inside functions), plus the files of ``analysis/data`` that those modules load. A module that
+loads package data declares it in a module-level tuple of names relative to ``analysis/data``, read
+here from its syntax tree (the module is not imported)::
+
+    DATA_FILES = ("actors.yaml",)
+
+A file that a module merely names (a default path in the parameters, say) does not count. Changing any
+of these files, even by a comment, changes the fingerprint.
 
 >>> "analysis/accel.py" in code_files(["analysis.embeddings"])
 True
 >>> "analysis/report.py" in code_files(["analysis.corpus"])
 False
+>>> "analysis/data/actors.yaml" in code_files(["analysis.actors"])
+True
 """
 
 from __future__ import annotations
@@ -22,9 +30,11 @@ from pathlib import Path
 
 from analysis import config
 
-__all__ = ["code_files", "code_hash", "notebook_code", "notebook_imports", "file_sha256", "files_digest", "digest"]
+__all__ = ["code_files", "code_hash", "data_files", "notebook_code", "notebook_imports", "file_sha256", "files_digest", "digest"]
 
 _PACKAGE = "analysis"
+# the module-level name under which a module lists the files of analysis/data it loads
+_DECLARATION = "DATA_FILES"
 
 
 def digest(*parts: object) -> str:
@@ -102,28 +112,56 @@ def _closure(roots: Iterable[str]) -> list[str]:
             continue
         seen.add(name)
         f = _module_file(name)
-        todo.extend(_file_imports(str(f), _stamp(f), name) - seen)
+        todo.extend(_file_facts(str(f), _stamp(f), name)[0] - seen)
     return sorted(seen)
 
 
+def _declared_data(tree: ast.Module, path: str) -> tuple[str, ...]:
+    """The names a module's top-level ``DATA_FILES = (...)`` lists (``()`` without one)."""
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        if not any(isinstance(t, ast.Name) and t.id == _DECLARATION for t in targets) or node.value is None:
+            continue
+        try:
+            names = ast.literal_eval(node.value)
+        except (ValueError, TypeError, SyntaxError):
+            names = None
+        if not isinstance(names, tuple | list) or not all(isinstance(n, str) and n for n in names):
+            raise ValueError(f"{path}:{node.lineno}: {_DECLARATION} must be a literal tuple of file names "
+                             f"relative to analysis/data, e.g. {_DECLARATION} = (\"actors.yaml\",)")
+        return tuple(names)
+    return ()
+
+
 @cache
-def _file_imports(path: str, stamp: tuple, module: str) -> frozenset[str]:
-    """The package modules a source file imports (parsed once per version of the file)."""
+def _file_facts(path: str, stamp: tuple, module: str) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The package modules a source file imports and the data files it declares (parsed once per version)."""
     tree = ast.parse(Path(path).read_bytes(), filename=path)
-    return frozenset(_imports(tree, module, path.endswith("__init__.py")))
+    return frozenset(_imports(tree, module, path.endswith("__init__.py"))), _declared_data(tree, path)
+
+
+def data_files(module: str) -> tuple[str, ...]:
+    """The files of ``analysis/data`` that ``module`` declares it loads (its ``DATA_FILES``), by name.
+
+    >>> data_files("analysis.targeted")
+    ('targeted_model.safetensors',)
+    """
+    f = _module_file(module)
+    return () if f is None else _file_facts(str(f), _stamp(f), module)[1]
 
 
 def code_files(modules: Iterable[str]) -> dict[str, str]:
     """The files ``modules`` depend on, relative to the project root, with their sha256.
 
     The transitive closure of the package's modules they import, plus the files of ``analysis/data``
-    whose names appear in one of those modules' source.
+    that one of those modules declares it loads (:func:`data_files`); a declared file that does not
+    exist is left out (the module that loads it says so when it runs).
     """
-    files = [_module_file(m) for m in _closure(modules)]
-    sources = b"\n".join(f.read_bytes() for f in files)
-    data = [f for f in sorted(config.PACKAGE_DATA_DIR.rglob("*"))
-            if f.is_file() and f.name.encode() in sources]
-    return {str(f.relative_to(config.PROJECT_ROOT)): _sha(f) for f in sorted(files) + data}
+    closure = _closure(modules)
+    files = [_module_file(m) for m in closure]
+    data = {config.PACKAGE_DATA_DIR / name for m in closure for name in data_files(m)}
+    return {str(f.relative_to(config.PROJECT_ROOT)): _sha(f)
+            for f in sorted(files) + sorted(d for d in data if d.is_file())}
 
 
 def notebook_code(notebook: Path) -> list[str]:

@@ -44,12 +44,16 @@ __all__ = [
     "TargetedClassifier",
     "mark_target",
     "TargetedScorer",
+    "DATA_FILES",
 ]
 
 log = logging.getLogger(__name__)
 
 LABELS = ("negative", "neutral", "positive")
 MARK_OPEN, MARK_CLOSE = "[unused0]", "[unused1]"
+# the files of analysis/data this module loads (part of stage fingerprints): the model, whose metadata
+# holds the card (targeted_model.json is a readable copy of it that nothing loads)
+DATA_FILES = ("targeted_model.safetensors",)
 MODEL_FILE = config.TARGETED_MODEL_FILE
 CARD_FILE = MODEL_FILE.with_suffix(".json")
 LORA_TARGETS = ("query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense")

@@ -44,6 +44,7 @@ from analysis.errors import AnalysisError, CorpusError
 
 log = logging.getLogger("analysis.train_targeted")
 
+DATA_FILES = ("lexicon_adjustments.yaml",)   # the files of analysis/data this module loads
 DEFAULT_DATA = config.PROJECT_ROOT.parent / "shared" / "data" / "newsmtsc" / "train.jsonl"
 POLARITY = {2.0: 0, 4.0: 1, 6.0: 2}
 
@@ -101,7 +102,7 @@ def lexicon_baselines(val: pd.DataFrame) -> dict:
     comp = VaderScorer().score(sents)["compound"].to_numpy()
     out["vader_sentence"] = scores(val["label"].to_numpy(), np.where(comp >= 0.05, 2, np.where(comp <= -0.05, 0, 1)))
     out["vader_clause"] = scores(val["label"].to_numpy(), score_targets(sents, spans, "clause")["polarity"].map(lab).to_numpy())
-    adj = VaderScorer(load_adjustments(config.PACKAGE_DATA_DIR / "lexicon_adjustments.yaml"))
+    adj = VaderScorer(load_adjustments(config.PACKAGE_DATA_DIR / DATA_FILES[0]))
     out["vader_clause_adjusted"] = scores(val["label"].to_numpy(),
                                           score_targets(sents, spans, "clause", adj)["polarity"].map(lab).to_numpy())
     return out

@@ -18,14 +18,17 @@ from analysis.runner.verify import verify_run
 
 @pytest.fixture
 def fake_package(tmp_path, monkeypatch):
-    """A package ``analysis`` in tmp: a imports b inside a function, b imports c relatively; d stands alone."""
+    """A package ``analysis`` in tmp: a imports b inside a function, b imports c relatively; d stands alone.
+
+    c declares that it loads words.yaml; d only names other.yaml (as a default path in the parameters does).
+    """
     pkg = tmp_path / "analysis"
     (pkg / "data").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
     (pkg / "a.py").write_text("def f():\n    from analysis import b\n    return b\n")
     (pkg / "b.py").write_text("from .c import g\n")
-    (pkg / "c.py").write_text("TABLE = 'words.yaml'\ndef g():\n    return 1\n")
-    (pkg / "d.py").write_text("import os\n")
+    (pkg / "c.py").write_text("DATA_FILES = ('words.yaml',)\ndef g():\n    return 1\n")
+    (pkg / "d.py").write_text("import os\nDEFAULT = 'analysis/data/other.yaml'\n")
     (pkg / "data" / "words.yaml").write_text("a: 1\n")
     (pkg / "data" / "other.yaml").write_text("b: 2\n")
     monkeypatch.setattr(config, "PACKAGE_DIR", pkg)
@@ -37,8 +40,89 @@ def fake_package(tmp_path, monkeypatch):
 def test_code_files_follow_imports_transitively(fake_package):
     files = fingerprint.code_files(["analysis.a"])
     assert set(files) == {"analysis/__init__.py", "analysis/a.py", "analysis/b.py", "analysis/c.py",
-                          "analysis/data/words.yaml"}      # other.yaml is named by no module, d not imported
+                          "analysis/data/words.yaml"}      # c declares words.yaml; d is not imported
+    # d names other.yaml without declaring it: a name is not a load
     assert set(fingerprint.code_files(["analysis.d"])) == {"analysis/__init__.py", "analysis/d.py"}
+
+
+def test_a_module_declaring_a_data_file_adds_it_to_the_modules_that_reach_it(fake_package):
+    assert fingerprint.data_files("analysis.c") == ("words.yaml",) and fingerprint.data_files("analysis.d") == ()
+    (fake_package / "d.py").write_text("import os\nDATA_FILES: tuple[str, ...] = ('other.yaml', 'absent.yaml')\n")
+    # a declared file that does not exist is left out (the module that loads it says so when it runs)
+    assert set(fingerprint.code_files(["analysis.d"])) == {"analysis/__init__.py", "analysis/d.py",
+                                                           "analysis/data/other.yaml"}
+    assert "analysis/data/other.yaml" not in fingerprint.code_files(["analysis.a"])
+
+
+def test_changing_a_data_file_changes_only_the_code_of_the_modules_that_load_it(fake_package):
+    before = {m: fingerprint.code_files([m]) for m in ("analysis.a", "analysis.d")}
+    keys = {m: fingerprint.code_hash([m]) for m in before}
+    (fake_package / "data" / "words.yaml").write_text("a: 2\n")
+    assert fingerprint.code_files(["analysis.a"]) != before["analysis.a"]
+    assert fingerprint.code_hash(["analysis.a"]) != keys["analysis.a"]
+    assert fingerprint.code_files(["analysis.d"]) == before["analysis.d"]
+    assert fingerprint.code_hash(["analysis.d"]) == keys["analysis.d"]
+
+
+def test_a_data_file_declaration_must_be_a_literal_tuple_of_names(fake_package):
+    (fake_package / "d.py").write_text("import os\nNAME = 'other.yaml'\nDATA_FILES = (NAME,)\n")
+    with pytest.raises(ValueError, match=r"d\.py:3: DATA_FILES must be a literal tuple of file names"):
+        fingerprint.code_files(["analysis.d"])
+
+
+def _stage_code(p) -> dict[str, dict[str, str]]:
+    return {s: provenance.stage_inputs(p, s, "corpus-sha", {})["code"] for s in config.STAGES}
+
+
+def test_a_stage_counts_the_package_data_its_modules_load_and_no_other():
+    p = load_params()
+    code = _stage_code(p)
+    model, actors = "analysis/data/targeted_model.safetensors", "analysis/data/actors.yaml"
+    assert model in code["sentiment"] and model in code["summary"]          # summary imports analysis.sentiment
+    assert model not in code["corpus"] and model not in code["topics"] and model not in code["actors"]
+    assert actors in code["actors"] and not any(actors in code[s] for s in ("corpus", "topics", "sentiment"))
+    # params.py names the default lexicon adjustments: the stage that reads them has them as an input file
+    lexicon = "analysis/data/lexicon_adjustments.yaml"
+    assert not any(lexicon in c for c in code.values())
+    assert lexicon in provenance.stage_inputs(p, "sentiment", "x", {})["files"]
+    assert config.TARGETED_MODEL_FILE.name in fingerprint.data_files("analysis.targeted")
+
+
+def test_every_file_of_the_package_data_is_declared_by_a_module_that_loads_it():
+    declared = {name for f in config.PACKAGE_DIR.rglob("*.py")
+                for name in fingerprint.data_files(".".join(f.relative_to(config.PROJECT_ROOT).with_suffix("").parts)
+                                                   .removesuffix(".__init__"))}
+    present = {str(f.relative_to(config.PACKAGE_DATA_DIR)) for f in config.PACKAGE_DATA_DIR.rglob("*") if f.is_file()}
+    assert declared <= present, "declared but missing: " + ", ".join(sorted(declared - present))
+    # the model card is a readable copy of the metadata inside the model file: nothing loads it
+    assert present - declared == {"targeted_model.json"}
+
+
+def test_retraining_the_shipped_model_reruns_only_the_stages_that_load_it(tmp_path, monkeypatch):
+    """Changing a file of analysis/data changes the fingerprints of the stages that load it, and no other."""
+    import shutil
+
+    p = load_params()
+    root = tmp_path.resolve() / "project"
+    shutil.copytree(config.PACKAGE_DIR, root / "analysis", ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(config, "PROJECT_ROOT", root)
+    monkeypatch.setattr(config, "PACKAGE_DIR", root / "analysis")
+    monkeypatch.setattr(config, "PACKAGE_DATA_DIR", root / "analysis" / "data")
+
+    def fingerprints():
+        return {s: fingerprint.digest(provenance.stage_inputs(p, s, "corpus-sha", {})) for s in config.STAGES}
+
+    def changed_by(name):
+        before = fingerprints()
+        with open(root / "analysis" / "data" / name, "ab") as f:
+            f.write(b"\n")
+        after = fingerprints()
+        return {s for s in before if before[s] != after[s]}
+
+    assert changed_by("targeted_model.safetensors") == {"sentiment", "summary"}
+    assert changed_by("actors.yaml") == {"actors"}
+    assert changed_by("lexicon_adjustments.yaml") == {"sentiment"}      # an input file of the stage
+    assert changed_by("targeted_model.json") == set()
 
 
 def test_an_indirect_module_changes_the_stage_code_but_a_comment_not_the_cache_key(fake_package):
