@@ -541,8 +541,8 @@ def reasons(documents: pd.DataFrame, units: pd.DataFrame | None = None) -> dict[
     """Why a comparison is empty, by kind; nothing for one that can be made.
 
     ``source``: no outlets to compare (every table by outlet is empty); ``period``: no dates (every table
-    by period is empty); ``tone``: no counted actor mention in ``units`` (the tone tables are empty, the
-    distinctive words are not).
+    by period is empty); ``tone``: no counted actor mention in ``units``, or none with a targeted score
+    (the tone tables are empty, the distinctive words are not).
 
     Example:
         >>> reasons(pd.DataFrame({"source": ["", ""], "published": ["2022-03-01", "2022-04-01"]}))
@@ -559,6 +559,8 @@ def reasons(documents: pd.DataFrame, units: pd.DataFrame | None = None) -> dict[
         out["period"] = "the corpus has no dates (set corpus.date_column)"
     if units is not None and not len(units):
         out["tone"] = "the corpus has no counted actor mention"
+    elif units is not None and not units["score"].notna().any():
+        out["tone"] = "no counted actor mention has a targeted score (table actor_mention_sentiment is missing or empty)"
     return out
 
 
@@ -626,22 +628,24 @@ def distinctive_findings(terms: pd.DataFrame, per_group: int = 3, max_groups: in
 def choose_log_odds_sources(documents: pd.DataFrame, chosen: Sequence[str] = ()) -> tuple[str, str] | None:
     """The two outlets of the log-odds figure: ``chosen`` (``summary.log_odds_sources``), else the two with most documents.
 
-    ``None`` when the corpus has fewer than two outlets.
+    ``None`` when the corpus has fewer than two outlets and none is chosen.
 
     Raises:
-        ParameterError: an outlet of ``chosen`` is not a source of this corpus (names them).
+        ParameterError: an outlet of ``chosen`` is not a source of this corpus (names them), whatever the
+            number of outlets, so that a misspelled outlet is never passed over.
     """
     from analysis.errors import ParameterError
 
     counts = documents.loc[documents["source"].astype(str) != "", "source"].astype(str).value_counts()
+    if missing := [s for s in chosen if s not in counts.index]:
+        known = (", ".join(sorted(counts.index)[:12]) + (", ..." if len(counts) > 12 else "")
+                 or "none (set corpus.source_column)")
+        raise ParameterError(f"parameter 'summary.log_odds_sources': {', '.join(missing)} is not a source of "
+                             f"this corpus; its sources: {known}; got {list(chosen)!r}")
+    if chosen:
+        return chosen[0], chosen[1]
     if len(counts) < 2:
         return None
-    if chosen:
-        if missing := [s for s in chosen if s not in counts.index]:
-            known = ", ".join(sorted(counts.index)[:12]) + (", ..." if len(counts) > 12 else "")
-            raise ParameterError(f"parameter 'summary.log_odds_sources': {', '.join(missing)} is not a source of "
-                                 f"this corpus; its sources: {known}; got {list(chosen)!r}")
-        return chosen[0], chosen[1]
     top = counts.rename_axis("source").reset_index().sort_values(["count", "source"], ascending=[False, True],
                                                                  kind="stable")["source"].tolist()
     return top[0], top[1]
@@ -697,12 +701,19 @@ class Comparison:
 
 
 def compare_run(params, run) -> Comparison:
-    """Compare outlets and periods from the tables of the earlier stages (parameters ``summary``, ``sentiment``)."""
+    """Compare outlets and periods from the tables of the earlier stages (parameters ``summary``, ``sentiment``).
+
+    Without ``actor_mention_sentiment`` (or with none of its scores for a counted mention), as in
+    :func:`analysis.summary.summarise`, no tone is compared: the tone tables are empty and ``reasons``
+    says why; the distinctive words and the log-odds are computed as ever.
+    """
     sp, cp = params.sentiment, params.summary
     documents, mentions, actors = run.read_table("documents"), run.read_table("actor_mentions"), run.read_table("actors")
-    units = tone_units(mentions, run.read_table("actor_mention_sentiment"), run.read_table("sentence_sentiment"),
-                       documents, sp.method)
+    targets = run.read_table("actor_mention_sentiment") if run.has_table("actor_mention_sentiment") else None
+    units = tone_units(mentions, targets, run.read_table("sentence_sentiment"), documents, sp.method)
     why = reasons(documents, units)
+    if "tone" in why:
+        units = units.iloc[:0]
     per_source = actor_source_sentiment(units, sp.min_sentences, sp.bootstrap_resamples, params.seed)
     per_period = actor_period_sentiment(units, cp.period, sp.min_sentences, sp.bootstrap_resamples, params.seed)
     compared = actors["actor_id"].tolist()[: cp.compare_actors] if cp.compare_actors else None

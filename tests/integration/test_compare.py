@@ -81,6 +81,9 @@ def test_the_comparison_is_byte_identical_when_recomputed(planted):
         def read_table(self, name):
             return pd.read_parquet(planted / "tables" / f"{name}.parquet")
 
+        def has_table(self, name):
+            return (planted / "tables" / f"{name}.parquet").exists()
+
     params = load_params(planted / "params.json")
     again = compare.compare_run(params, Run())
     for name in TABLES:

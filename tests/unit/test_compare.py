@@ -229,7 +229,20 @@ def test_log_odds_outlets_are_the_chosen_ones_or_the_two_largest():
     with pytest.raises(ParameterError, match=r"summary.log_odds_sources.*rt\.co is not a source.*bbc\.co\.uk, rt\.com"):
         compare.choose_log_odds_sources(docs, ("rt.co", "tass.com"))
     assert compare.choose_log_odds_sources(docs.assign(source="")) is None
-    assert compare.choose_log_odds_sources(docs.assign(source=""), ("rt.co", "x")) is None   # no sources: no error
+    assert compare.choose_log_odds_sources(docs.assign(source="rt.com")) is None
+
+
+@pytest.mark.parametrize(("sources", "unknown", "known"), [
+    (["rt.com"] * 3 + [""], "rt.co", "rt.com"),
+    ([""] * 4, "rt.co, rt.com", "none (set corpus.source_column)"),
+], ids=["one outlet", "no outlet"])
+def test_a_misspelled_log_odds_outlet_is_an_error_whatever_the_number_of_outlets(sources, unknown, known):
+    from analysis.errors import ParameterError
+
+    with pytest.raises(ParameterError) as err:
+        compare.choose_log_odds_sources(pd.DataFrame({"source": sources}), ("rt.co", "rt.com"))
+    assert str(err.value) == (f"parameter 'summary.log_odds_sources': {unknown} is not a source of this corpus; "
+                              f"its sources: {known}; got ['rt.co', 'rt.com']")
 
 
 def test_a_sourced_corpus_without_actor_mentions_still_lists_its_words_and_says_why_there_is_no_tone():
@@ -251,6 +264,9 @@ def test_a_sourced_corpus_without_actor_mentions_still_lists_its_words_and_says_
         def read_table(self, name):
             return nothing[name]
 
+        def has_table(self, name):
+            return name in nothing
+
     c = compare.compare_run(Params(), Run())
     assert c.actor_source_sentiment.empty and c.source_contrasts.empty and c.actor_period_sentiment.empty
     assert c.reasons == {"tone": "the corpus has no counted actor mention"}
@@ -260,3 +276,46 @@ def test_a_sourced_corpus_without_actor_mentions_still_lists_its_words_and_says_
     assert c.summary().startswith("outlets not compared: the corpus has no counted actor mention")
     # four documents make no word stand out at z >= 1.96: no line of distinctive words
     assert not any(f.startswith("Words that most set") for f in c.findings)
+
+
+class _Tables:
+    """A run folder's tables in memory: ``read_table`` fails on a table it lacks, as a real folder's does."""
+
+    def __init__(self, tables):
+        self.tables = tables
+
+    def read_table(self, name):
+        if name not in self.tables:
+            raise FileNotFoundError(f"tables/{name}.parquet")
+        return self.tables[name]
+
+    def has_table(self, name):
+        return name in self.tables
+
+
+@pytest.mark.parametrize("targets", ["missing", "empty"])
+def test_without_targeted_scores_the_tone_is_not_compared_and_the_reason_is_given(targets):
+    """As summary.summarise does, a missing (or empty) actor_mention_sentiment is no crash."""
+    from analysis.params import Params
+
+    texts = ["NATO shelled the port.", "Russia's talks resumed.", "NATO near the port.", "Russia's talks stalled."]
+    docs = pd.DataFrame({"doc_id": list("abcd"), "source": ["x", "y", "x", "y"],
+                         "published": ["2022-01-02", "2022-02-03", "2022-01-04", "2022-02-05"], "text": texts})
+    tables = {"documents": docs,
+              "actor_mentions": pd.DataFrame({"doc_id": list("abcd"), "segment_id": [f"{d}:s00" for d in "abcd"],
+                                              "actor_id": ["NATO", "RUS"] * 2, "start": 0, "end": 4, "counted": True}),
+              "sentence_sentiment": pd.DataFrame({"segment_id": [f"{d}:s00" for d in "abcd"], "method": "vader",
+                                                  "adjusted_compound": [-0.5, 0.2, 0.0, -0.1]}),
+              "actors": pd.DataFrame({"actor_id": ["NATO", "RUS"], "name": ["NATO", "Russia"]})}
+    if targets == "empty":
+        tables["actor_mention_sentiment"] = pd.DataFrame({c: [] for c in ("doc_id", "segment_id", "actor_id", "start",
+                                                                          "end", "score", "polarity")})
+    c = compare.compare_run(Params(), _Tables(tables))
+    for t in (c.actor_source_sentiment, c.actor_period_sentiment, c.source_contrasts):
+        assert t.empty and len(t.columns) > 5
+    why = "no counted actor mention has a targeted score (table actor_mention_sentiment is missing or empty)"
+    assert c.reasons == {"tone": why}
+    assert c.why_empty("source") == c.why_empty("period") == why
+    assert f"Tone toward actors not compared by outlet or period: {why}." in c.findings
+    assert c.summary() == f"outlets not compared: {why}; periods not compared: {why}"
+    assert c.log_odds_sources == ("x", "y") and not c.distinctive_terms.empty
