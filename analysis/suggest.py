@@ -430,12 +430,10 @@ class _Groups:
 
 @lru_cache(maxsize=1)
 def _countries() -> dict[str, str]:
-    """English country names (lower case) to ISO alpha-3 codes, from babel's CLDR data when installed."""
-    try:
-        from babel import Locale
-        from babel.core import get_global
-    except ImportError:  # no babel: every GPE is treated as a place
-        return {}
+    """English country names (lower case) to ISO alpha-3 codes, from babel's CLDR data."""
+    from babel import Locale
+    from babel.core import get_global
+
     alpha3 = {}
     for code3, repl in get_global("territory_aliases").items():
         if len(code3) == 3 and code3.isalpha() and len(repl) == 1:
