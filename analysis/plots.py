@@ -127,8 +127,8 @@ def topic_map(coords: np.ndarray, segment_topics: pd.DataFrame, topics: pd.DataF
     """2-D map of the units (PCA of the clustering space), coloured by topic.
 
     The ``max_labelled`` largest topics get a colour, a legend entry and their number at the middle of
-    their units; the others are drawn in grey as one legend entry (46 entries in a legend squeezed the
-    map of RUWA's first 10,000 rows into a strip, with tab20's colours repeating).
+    their units; the others are drawn in grey as one legend entry (a legend of dozens of entries squeezes
+    the map into a strip, and tab20's colours repeat).
     """
     names = _topic_names(topics)
     sizes = segment_topics.loc[segment_topics["topic"] != -1, "topic"].value_counts()
@@ -231,9 +231,8 @@ def topic_hierarchy(hierarchy: pd.DataFrame, topics: pd.DataFrame) -> plt.Figure
 
 
 # A period whose units are fewer than this share of the median period's, or fewer than
-# THIN_PERIOD_MIN_UNITS, is drawn shaded: its shares rest on a handful of units. (RUWA's first 10,000
-# rows: five months of 2021-09 to 2022-01 hold 39-75 documents each against a median of 854, and one
-# topic's share there swings between 12% and 19% on a dozen documents.)
+# THIN_PERIOD_MIN_UNITS, is drawn shaded: its shares rest on a handful of units, and a topic's share
+# there can swing by several points on a dozen documents.
 THIN_PERIOD_SHARE = 0.1
 THIN_PERIOD_MIN_UNITS = 10
 
@@ -348,9 +347,8 @@ def cooccurrence_network(cooc: pd.DataFrame, actors: pd.DataFrame, max_actors: i
 
     An edge is a pair named together in at least ``min_sentences`` sentences; of those, the
     ``max_edges`` with most sentences are drawn, wider with more (square-root scale, so that one
-    dominant pair does not flatten the others). On RUWA's first 10,000 rows 137 of the 190 pairs of
-    the 20 most-mentioned actors shared a sentence somewhere, and drawing them all gave a hairball;
-    the 40 strongest there share 36 sentences or more.
+    dominant pair does not flatten the others). In a large corpus most pairs of the most-mentioned
+    actors share a sentence somewhere, and drawing them all gives a hairball.
     """
     import networkx as nx
     from matplotlib.patches import Patch
@@ -433,7 +431,7 @@ def sentence_tone_by_document(sentences: pd.DataFrame, method: str, max_docs: in
 
     Up to ``max_docs`` documents, one pair of boxes per document. Above that, when ``documents`` gives
     sources, one pair per source (the ``max_sources`` with most sentences): thirty documents picked by
-    id out of thousands (RUWA's headlines, one or two sentences each) said nothing about the corpus.
+    id out of thousands say nothing about the corpus.
     Otherwise the first ``max_docs`` documents, and the title says of how many.
     """
     s = sentences[sentences["method"] == method]
@@ -518,8 +516,7 @@ def actor_topic_heatmap(ats: pd.DataFrame, topics: pd.DataFrame, actors: pd.Data
     """Mentions per actor and topic; cell colour is the mean tone, the number is the mention count.
 
     Only a cell whose tone rests on at least ``min_sentences`` sentences is coloured; the others are
-    grey with their count (on RUWA's first 10,000 rows more than half the cells hold one or two
-    sentences, whose tone is noise). Above ``max_topics`` topics, the ones with the most mentions of
+    grey with their count (the tone of one or two sentences is noise). Above ``max_topics`` topics, the ones with the most mentions of
     the shown actors are drawn, in topic order, and the title says how many of how many.
     """
     keep = [a for a in actors["actor_id"] if a in set(ats["actor_id"])][:max_actors]
