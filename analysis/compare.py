@@ -381,12 +381,21 @@ def log_odds(counts_a: np.ndarray, counts_b: np.ndarray, prior: np.ndarray) -> t
         prior: the Dirichlet prior α (informative: proportional to the features' counts in a background,
             here both groups together), all positive.
 
+    Raises:
+        ValueError: ``prior`` holds fewer than two features, or one that is not positive. A feature's odds
+            are its count against the other features' (``n + α0 - y_w - α_w``): with one feature there is
+            none, its share is 1 in both groups and nothing sets a group apart; a prior of zero leaves the
+            log of a count of zero.
+
     Example:
         >>> d, z = log_odds(np.array([30, 5]), np.array([10, 25]), np.array([40, 30]))
         >>> (d > 0).tolist(), bool(z[0] > 2 and z[1] < -2)
         ([True, False], True)
     """
     a, b, alpha = (np.asarray(x, dtype=np.float64) for x in (counts_a, counts_b, prior))
+    if len(alpha) < 2 or not (alpha > 0).all():
+        raise ValueError("prior must hold two features or more, each positive (a feature's odds are against the "
+                         f"other features'); got {len(alpha)} feature(s), {int((alpha <= 0).sum())} not positive")
     n_a, n_b, a0 = a.sum(), b.sum(), alpha.sum()
     delta = np.log((a + alpha) / (n_a + a0 - a - alpha)) - np.log((b + alpha) / (n_b + a0 - b - alpha))
     z = delta / np.sqrt(1.0 / (a + alpha) + 1.0 / (b + alpha))
@@ -438,12 +447,16 @@ def _group_matrix(labels: np.ndarray, groups: list[str]):
 
 def _distinct(kind: str, feature_kind: str, groups: list[str], per_group: np.ndarray, names: np.ndarray,
               top_n: int) -> list:
-    """Rows for each group against the others together, the ``top_n`` features of highest z (z > 0)."""
+    """Rows for each group against the others together, the ``top_n`` features of highest z (z > 0).
+
+    None with fewer than two groups or fewer than two features counted in them (:func:`log_odds`;
+    :func:`reasons` says why).
+    """
     rows = []
     total = per_group.sum(0)
     keep = total > 0
     per_group, total, names = per_group[:, keep], total[keep], names[keep]
-    if len(groups) < 2 or total.sum() == 0:
+    if len(groups) < 2 or len(names) < 2:
         return rows
     for g, counts in zip(groups, per_group):
         rest = total - counts
@@ -515,7 +528,7 @@ def pair_log_odds(documents: pd.DataFrame, source_a: str, source_b: str,
 
     Returns:
         feature (the words of either outlet), count_a, count_b, log_odds, z (positive: more ``source_a``'s),
-        sorted by z.
+        sorted by z; empty when the two outlets have fewer than two words together (:func:`log_odds`).
     """
     if words is None:
         words = word_counts(documents[documents["source"].isin([source_a, source_b])])
@@ -523,7 +536,7 @@ def pair_log_odds(documents: pd.DataFrame, source_a: str, source_b: str,
     gm = _group_matrix(source, [source_a, source_b])
     ca, cb = np.asarray((gm @ words.counts).todense()).astype(np.int64).reshape(2, -1)
     used = (ca + cb) > 0
-    if not used.any():
+    if used.sum() < 2:
         return pd.DataFrame({"feature": pd.Series(dtype="str"), "count_a": pd.Series(dtype="int64"),
                              "count_b": pd.Series(dtype="int64"), "log_odds": pd.Series(dtype="float64"),
                              "z": pd.Series(dtype="float64")})
@@ -537,12 +550,17 @@ def pair_log_odds(documents: pd.DataFrame, source_a: str, source_b: str,
 # ------------------------------------------------------------------------------------- reporting
 
 
-def reasons(documents: pd.DataFrame, units: pd.DataFrame | None = None) -> dict[str, str]:
+def reasons(documents: pd.DataFrame, units: pd.DataFrame | None = None,
+            words: WordCounts | None = None) -> dict[str, str]:
     """Why a comparison is empty, by kind; nothing for one that can be made.
 
     ``source``: no outlets to compare (every table by outlet is empty); ``period``: no dates (every table
     by period is empty); ``tone``: no counted actor mention in ``units``, or none with a targeted score
-    (the tone tables are empty, the distinctive words are not).
+    (the tone tables are empty, the distinctive words are not). Where outlets or dates are compared:
+    ``distinctive_actors``, the documents with an outlet or a date name one actor only in ``units``, and
+    ``distinctive_words``, they have fewer than two words in ``words`` (:func:`word_counts`): a feature
+    stands apart by its share of all the features (:func:`log_odds`), so ``distinctive_terms`` has no
+    row of that kind.
 
     Example:
         >>> reasons(pd.DataFrame({"source": ["", ""], "published": ["2022-03-01", "2022-04-01"]}))
@@ -561,6 +579,22 @@ def reasons(documents: pd.DataFrame, units: pd.DataFrame | None = None) -> dict[
         out["tone"] = "the corpus has no counted actor mention"
     elif units is not None and not units["score"].notna().any():
         out["tone"] = "no counted actor mention has a targeted score (table actor_mention_sentiment is missing or empty)"
+    if "source" in out and "period" in out:
+        return out
+    if units is not None and len(units):
+        named = sorted(set(units.loc[(units["source"] != "") | (units["published"] != ""), "actor_id"]))
+        if len(named) == 1:
+            out["distinctive_actors"] = (f"the corpus names one actor only ({named[0]}), and an actor stands apart "
+                                         "only by its share of all the actors' mentions")
+    if words is not None:
+        docs = documents.set_index("doc_id").reindex(words.doc_ids)
+        labelled = ((docs["source"].fillna("").astype(str) != "") | (docs["published"].fillna("").astype(str) != ""))
+        used = words.vocabulary[np.asarray(words.counts[np.flatnonzero(labelled.to_numpy())].sum(0)).ravel() > 0]
+        if not len(used):
+            out["distinctive_words"] = "the documents have no word outside the stop words"
+        elif len(used) == 1:
+            out["distinctive_words"] = (f"the documents have one word only outside the stop words ({used[0]}), "
+                                        "and a word stands apart only by its share of all the words")
     return out
 
 
@@ -659,7 +693,8 @@ class Comparison:
     actor_period_sentiment: pd.DataFrame
     source_contrasts: pd.DataFrame
     distinctive_terms: pd.DataFrame
-    #: why a comparison is empty, by kind (``source``, ``period``, ``tone``: :func:`reasons`)
+    #: why a comparison is empty, by kind (``source``, ``period``, ``tone``, ``distinctive_actors``,
+    #: ``distinctive_words``: :func:`reasons`)
     reasons: dict[str, str]
     findings: list[str]
     #: the two outlets of the log-odds figure and their words (:func:`pair_log_odds`); None: fewer than two
@@ -711,19 +746,22 @@ def compare_run(params, run) -> Comparison:
     documents, mentions, actors = run.read_table("documents"), run.read_table("actor_mentions"), run.read_table("actors")
     targets = run.read_table("actor_mention_sentiment") if run.has_table("actor_mention_sentiment") else None
     units = tone_units(mentions, targets, run.read_table("sentence_sentiment"), documents, sp.method)
-    why = reasons(documents, units)
+    groups = reasons(documents)
+    words = word_counts(documents) if "source" not in groups or "period" not in groups else None
+    why = reasons(documents, units, words)
     if "tone" in why:
         units = units.iloc[:0]
     per_source = actor_source_sentiment(units, sp.min_sentences, sp.bootstrap_resamples, params.seed)
     per_period = actor_period_sentiment(units, cp.period, sp.min_sentences, sp.bootstrap_resamples, params.seed)
     compared = actors["actor_id"].tolist()[: cp.compare_actors] if cp.compare_actors else None
     contrasts = source_contrasts(units, compared, sp.min_sentences, sp.bootstrap_resamples, params.seed)
-    words = word_counts(documents) if "source" not in why or "period" not in why else None
     terms = distinctive_terms(documents, mentions, cp.period, cp.distinctive_terms, words)
     pair = choose_log_odds_sources(documents, cp.log_odds_sources)
     pair_words = pair_log_odds(documents, *pair, words) if pair else pair_log_odds(documents.iloc[:0], "", "")
     titles = {"source": "Outlets not compared", "period": "Periods not compared",
-              "tone": "Tone toward actors not compared by outlet or period"}
+              "tone": "Tone toward actors not compared by outlet or period",
+              "distinctive_actors": "No actor set apart by outlet or period",
+              "distinctive_words": "No word set apart by outlet or period"}
     lines = [f"{titles[kind]}: {text}." for kind, text in why.items()]
     lines += contrast_findings(contrasts, per_source, actors) + distinctive_findings(terms)
     return Comparison(per_source, per_period, contrasts, terms, why, lines, pair, pair_words)

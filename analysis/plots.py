@@ -689,7 +689,8 @@ def log_odds_words(pair: pd.DataFrame, source_a: str, source_b: str, n_labels: i
     named where |z| >= 1.96 (the dashed lines).
     """
     if pair.empty:
-        return _nothing_to_show("Words of two outlets", reason or f"no words from {source_a} or {source_b}")
+        return _nothing_to_show("Words of two outlets", reason or f"fewer than two words from {source_a} and "
+                                f"{source_b} together (stop words left out): no word stands apart")
     total = (pair["count_a"] + pair["count_b"]).to_numpy(dtype=float)
     z = pair["z"].to_numpy(dtype=float)
     fig, ax = plt.subplots(figsize=(9, 5.5))

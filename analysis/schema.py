@@ -55,9 +55,16 @@ def cell_is_list(series: pd.Series) -> pd.Series:
     return series.map(_is_list).astype(bool)
 
 
+def finite(series: pd.Series) -> pd.Series:
+    return pd.Series(np.isfinite(series.to_numpy(dtype=np.float64)), index=series.index)
+
+
 # a cell holding a list (of ids, terms; JSON text in the files): a check pandera's Field can name
 if not hasattr(pa.Check, "cell_is_list"):
     extensions.register_check_method(cell_is_list, statistics=[], supported_types=pd.Series)
+# a number that is neither inf nor -inf (a null is the nullable flag's business)
+if not hasattr(pa.Check, "finite"):
+    extensions.register_check_method(finite, statistics=[], supported_types=pd.Series)
 
 
 def _list(description: str, of: str = "string"):
@@ -699,8 +706,9 @@ class DistinctiveTerms(pa.DataFrameModel):
     feature: Series[str] = pa.Field(description="the word, or the actor_id")
     count: Series[int] = pa.Field(ge=1, description="its count in the group")
     count_rest: Series[int] = pa.Field(ge=0, description="its count in the others")
-    log_odds: Series[float] = pa.Field(description="weighted log-odds ratio, informative Dirichlet prior (Monroe et al. 2008)")
-    z: Series[float] = pa.Field(gt=0, description="its z-score (log_odds over its standard error); the table keeps the "
+    log_odds: Series[float] = pa.Field(finite=(), description="weighted log-odds ratio, informative Dirichlet prior "
+                                       "(Monroe et al. 2008)")
+    z: Series[float] = pa.Field(gt=0, finite=(), description="its z-score (log_odds over its standard error); the table keeps the "
                                 "summary.distinctive_terms highest of each group and kind")
 
     class Config:
@@ -823,6 +831,8 @@ def _check_text(check) -> str:
         return f"it must match {stats['pattern']!r}"
     if check.name == "cell_is_list":
         return "each cell must hold a list"
+    if check.name == "finite":
+        return "it must be finite"
     return f"it must pass {check.name}"
 
 

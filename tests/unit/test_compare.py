@@ -7,6 +7,8 @@ second per test.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -181,6 +183,26 @@ def test_log_odds_match_the_formula_by_hand():
     assert z[0] == pytest.approx(d[0] / np.sqrt(1 / 20 + 1 / 16))
 
 
+@pytest.mark.parametrize(("prior", "got"), [([5], "got 1 feature(s), 0 not positive"),
+                                           ([], "got 0 feature(s), 0 not positive"),
+                                           ([5, 0], "got 2 feature(s), 1 not positive")])
+def test_log_odds_refuse_a_prior_of_one_feature_or_a_zero(prior, got):
+    """One feature has no other to take its odds against (a division by zero, then inf - inf)."""
+    n = len(prior)
+    with pytest.raises(ValueError, match=rf"prior must hold two features or more, each positive .*; {re.escape(got)}$"):
+        compare.log_odds(np.ones(n), np.ones(n), np.array(prior))
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+@pytest.mark.parametrize("column", ["log_odds", "z"])
+def test_distinctive_terms_refuse_an_infinite_or_missing_value(column, value):
+    from analysis import schema
+    from analysis.errors import SchemaError
+
+    with pytest.raises(SchemaError, match=rf"column {column} has 1 "):
+        schema.validate(schema.example("distinctive_terms", **{column: [value]}), "distinctive_terms")
+
+
 def test_benjamini_hochberg_matches_the_step_up_rule():
     p = np.array([0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205, 0.212, 0.216])
     q = compare.bh_qvalues(p)
@@ -215,7 +237,7 @@ def test_figures_name_actors_say_what_was_left_out_and_explain_empty_ones():
     empty = compare.actor_source_sentiment(units.assign(source=""))
     fig = plots.tone_by_outlet(empty, actors, reason="the corpus has no sources (set corpus.source_column)")
     assert any("no sources" in t.get_text() for t in fig.axes[0].texts)
-    assert "no words" in plots.log_odds_words(compare.pair_log_odds(pd.DataFrame(
+    assert "fewer than two words" in plots.log_odds_words(compare.pair_log_odds(pd.DataFrame(
         {"doc_id": [], "source": [], "text": []}), "a", "b"), "a", "b").axes[0].texts[0].get_text()
     plt.close("all")
 
@@ -319,3 +341,39 @@ def test_without_targeted_scores_the_tone_is_not_compared_and_the_reason_is_give
     assert f"Tone toward actors not compared by outlet or period: {why}." in c.findings
     assert c.summary() == f"outlets not compared: {why}; periods not compared: {why}"
     assert c.log_odds_sources == ("x", "y") and not c.distinctive_terms.empty
+
+
+@pytest.mark.parametrize(("texts", "actor_ids", "kind", "kept", "why"), [
+    (["NATO shelled the port.", "NATO talks resumed.", "NATO near the port.", "NATO talks stalled."], ["NATO"] * 4,
+     "distinctive_actors", "word", "No actor set apart by outlet or period: the corpus names one actor only (NATO), "
+     "and an actor stands apart only by its share of all the actors' mentions."),
+    (["Shelling.", "Shelling, shelling.", "Shelling!", "Shelling."], ["NATO", "RUS"] * 2,
+     "distinctive_words", "actor", "No word set apart by outlet or period: the documents have one word only outside "
+     "the stop words (shelling), and a word stands apart only by its share of all the words."),
+], ids=["one actor", "one word"])
+def test_one_actor_or_one_word_sets_nothing_apart_and_the_findings_say_why(texts, actor_ids, kind, kept, why):
+    """A feature's log-odds are against the other features: with one, no rows of its kind, no division by zero."""
+    import warnings
+
+    from analysis import schema
+    from analysis.params import Params
+
+    segs = [f"{d}:s00" for d in "abcd"]
+    mentions = pd.DataFrame({"doc_id": list("abcd"), "segment_id": segs, "actor_id": actor_ids, "start": 0, "end": 4,
+                             "counted": True})
+    tables = {"documents": pd.DataFrame({"doc_id": list("abcd"), "source": ["x", "y", "x", "y"], "text": texts,
+                                         "published": ["2022-01-02", "2022-02-03", "2022-01-04", "2022-02-05"]}),
+              "actor_mentions": mentions,
+              "actor_mention_sentiment": mentions.drop(columns="counted").assign(
+                  score=[-0.5, 0.2, -0.4, 0.1], polarity=["negative", "positive", "negative", "positive"]),
+              "sentence_sentiment": pd.DataFrame({"segment_id": segs, "method": "vader",
+                                                  "adjusted_compound": [-0.5, 0.2, 0.0, -0.1]}),
+              "actors": pd.DataFrame({"actor_id": sorted(set(actor_ids)), "name": sorted(set(actor_ids))})}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        c = compare.compare_run(Params(), _Tables(tables))
+    t = schema.validate(c.distinctive_terms, "distinctive_terms")
+    assert set(t["feature_kind"]) == {kept} and set(t["group_kind"]) == {"source", "period"}
+    assert list(c.reasons) == [kind] and why in c.findings
+    assert c.log_odds_sources == ("x", "y") and c.log_odds.empty == (kind == "distinctive_words")
+    assert np.isfinite(c.log_odds[["log_odds", "z"]].to_numpy()).all()
