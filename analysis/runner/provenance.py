@@ -3,9 +3,10 @@
 Every stage of a run folder has a record in its ``manifest.json`` (``stages.<name>``):
 
 - ``inputs``: the parameters it reads, the corpus hash, the code it runs (its notebook's code cells and
-  the package modules the notebook imports, followed transitively, with the data files they name), the
-  files it reads beside the corpus, the versions of the libraries that compute, and the fingerprints
-  of its upstream stages;
+  the package modules the notebook imports, followed transitively, with the files of ``analysis/data``
+  those modules declare in ``DATA_FILES``: :func:`analysis.fingerprint.code_files`; a file a module
+  merely names does not count), the files it reads beside the corpus, the versions of the libraries
+  that compute, and the fingerprints of its upstream stages;
 - ``fingerprint``: one hash of those inputs;
 - ``outputs``: the sha256 of every table and figure it wrote, taken when it wrote them;
 - ``origin``: ``run`` (``python -m analysis run`` / ``make report``) or ``notebook`` (run by hand,

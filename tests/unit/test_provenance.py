@@ -88,6 +88,17 @@ def test_a_stage_counts_the_package_data_its_modules_load_and_no_other():
     assert config.TARGETED_MODEL_FILE.name in fingerprint.data_files("analysis.targeted")
 
 
+@pytest.mark.parametrize("where", ["analysis/runner/provenance.py", "analysis/fingerprint.py",
+                                   "docs/reproducibility.md"])
+def test_what_a_stage_code_covers_is_described_as_the_fingerprint_computes_it(where):
+    """The package data counts through DATA_FILES only (the test above): the descriptions say so, not "named"."""
+    import re
+
+    text = " ".join((config.PROJECT_ROOT / where).read_text(encoding="utf-8").split())
+    assert "DATA_FILES" in text and re.search(r"a file (that )?a module (merely|only) names", text, re.I), where
+    assert not re.search(r"data files? (they|it|the modules?) names?\b", text), where
+
+
 def test_every_file_of_the_package_data_is_declared_by_a_module_that_loads_it():
     declared = {name for f in config.PACKAGE_DIR.rglob("*.py")
                 for name in fingerprint.data_files(".".join(f.relative_to(config.PROJECT_ROOT).with_suffix("").parts)
