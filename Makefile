@@ -39,7 +39,7 @@ OUT ?= my_actors.yaml
 suggest: $(STAMP) ## propose actors from a run's NER candidates: make suggest RUN=outputs/<run> OUT=my_actors.yaml [FORCE=1]
 	$(PY) -m analysis actors suggest $(RUN) --out $(OUT) $(if $(FORCE),--force)
 
-verify: $(STAMP) ## recompute the table hashes of the default run and compare with its manifest
+verify: $(STAMP) ## check the default run against its manifest: notebooks finished, file hashes, upstream stages, table links
 	$(PY) -m analysis verify outputs/$$($(PY) -c "from analysis.params import load_params; print(load_params('$(PARAMS)').run_name)")
 
 test: $(STAMP) ## everything: lint, unit and integration tests, doctests, then nbval over every notebook (network blocked)

@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="re-run stages even if nothing changed")
     run.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                      help="override one parameter (YAML value), e.g. --set topics.unit=sentence")
-    ver = sub.add_parser("verify", help="recompute table hashes and compare with the manifest")
+    ver = sub.add_parser("verify", help="check a run folder against its manifest: notebooks finished, file "
+                         "hashes, upstream stages, links between tables")
     ver.add_argument("run_dir")
     sub.add_parser("distill", help="build the fast model2vec embedding model from the installed MiniLM")
     act = sub.add_parser("actors", help="actor dictionary tools").add_subparsers(dest="actors_command", required=True)
@@ -136,8 +137,8 @@ def _verify(args) -> int:
             print(p)
         print(f"verify: {len(problems)} problem(s) in {args.run_dir}")
         return 1
-    print(f"verify: {args.run_dir} is what its manifest says: every file has its recorded hash, "
-          "every stage was made from the stages now beside it, and the tables' keys link up")
+    print(f"verify: {args.run_dir} is what its manifest says: every stage's notebook finished, every file has "
+          "its recorded hash, every stage was made from the stages now beside it, and the tables' keys link up")
     return 0
 
 

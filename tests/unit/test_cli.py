@@ -33,3 +33,22 @@ def test_no_loopback_fails_at_once_in_one_line(monkeypatch, capsys, tmp_path):
     assert "the notebook kernels could not start: no TCP connection to 127.0.0.1" in err
     assert "Network is unreachable" in err and "loopback interface is up" in err
     assert list(tmp_path.iterdir()) == []          # nothing written
+
+
+def test_verify_says_what_it_checked_or_names_each_problem(monkeypatch, capsys, tmp_path):
+    from analysis import schema
+    from analysis.runner.context import notebook_setup
+
+    monkeypatch.setenv("ANALYSIS_OUTPUTS_DIR", str(tmp_path))
+    _, run = notebook_setup("corpus", "", "")
+    run.write_table(schema.example("documents", doc_id=["a"]), "documents")
+    # the notebook stopped before its last cell (run.finish())
+    assert main(["verify", str(run.dir)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "stage corpus: its notebook did not finish (it stopped at an error, or is still running); run "
+        "notebooks/01_corpus.ipynb again, to its last cell", f"verify: 1 problem(s) in {run.dir}"]
+    run.finish()
+    assert main(["verify", str(run.dir)]) == 0
+    assert capsys.readouterr().out == (
+        f"verify: {run.dir} is what its manifest says: every stage's notebook finished, every file has its "
+        "recorded hash, every stage was made from the stages now beside it, and the tables' keys link up\n")
