@@ -14,9 +14,11 @@ LINK = re.compile(r"\]\(([^)\s]+)\)|src=\"([^\"]+)\"")
 
 def _anchors(md: Path) -> set[str]:
     """GitHub's anchors for a Markdown file's headings."""
-    out = set()
+    out, fenced = set(), False
     for line in md.read_text(encoding="utf-8").splitlines():
-        if m := re.match(r"#+\s+(.*)", line):
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and (m := re.match(r"#+\s+(.*)", line)):
             slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
             out.add(slug)
     return out
