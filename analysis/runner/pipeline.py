@@ -37,6 +37,7 @@ class _Lock:
     by a killed run blocks no one, and two runs cannot both hold it. The file holds the holder's pid,
     for the message, and is removed on release while still locked; a run that opened it just before
     then finds, once it holds its lock, that the name no longer leads to that file, and tries again.
+    A run releasing its lock removes the file only if the name still leads to the file it holds.
     """
 
     def __init__(self, target: Path):
@@ -71,7 +72,16 @@ class _Lock:
         return self
 
     def __exit__(self, *exc):
-        self.path.unlink(missing_ok=True)      # before the flock goes: see the class docstring
+        # Removed before the flock goes (see the class docstring), and only while the name still leads to
+        # the file we hold: if it was deleted while held (``make clean``) and another run has since made
+        # and locked a new one, that file is the other run's lock and stays.
+        held = os.fstat(self._fd)
+        try:
+            named = os.stat(self.path)
+        except FileNotFoundError:
+            named = None
+        if named is not None and (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino):
+            self.path.unlink(missing_ok=True)
         os.close(self._fd)
         self._fd = None
 

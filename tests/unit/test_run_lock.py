@@ -81,3 +81,24 @@ def test_a_file_removed_by_its_releasing_holder_is_not_taken(tmp_path, monkeypat
     finally:
         os.close(third)
     assert len(calls) == 2                        # it saw the name leads elsewhere, and tried again
+
+
+def test_releasing_a_lock_whose_file_was_replaced_leaves_the_new_holders_file(tmp_path):
+    """The lock file is deleted while held (``make clean``) and another run makes and locks a new one."""
+    with _Lock(tmp_path / "seeds") as lock:
+        lock.path.unlink()
+        other = _held_elsewhere(lock.path)        # the second run's lock, under the same name
+    try:
+        assert lock.path.exists() and lock.path.read_text() == "4242"
+        with pytest.raises(RunLockedError, match=r"pid 4242"):    # still held by the second run
+            _Lock(tmp_path / "seeds").__enter__()
+    finally:
+        os.close(other)
+
+
+def test_releasing_a_lock_whose_file_was_deleted_does_not_fail(tmp_path):
+    with _Lock(tmp_path / "seeds") as lock:
+        lock.path.unlink()
+    assert not lock.path.exists()
+    with _Lock(tmp_path / "seeds"):
+        pass
