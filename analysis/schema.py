@@ -56,13 +56,14 @@ def cell_is_list(series: pd.Series) -> pd.Series:
 
 
 def finite(series: pd.Series) -> pd.Series:
-    return pd.Series(np.isfinite(series.to_numpy(dtype=np.float64)), index=series.index)
+    return pd.Series(~np.isinf(series.to_numpy(dtype=np.float64)), index=series.index)
 
 
 # a cell holding a list (of ids, terms; JSON text in the files): a check pandera's Field can name
 if not hasattr(pa.Check, "cell_is_list"):
     extensions.register_check_method(cell_is_list, statistics=[], supported_types=pd.Series)
-# a number that is neither inf nor -inf (a null is the nullable flag's business)
+# a number that is neither inf nor -inf; a null passes it (pandera skips nulls in checks anyway), so the
+# column's nullable flag alone decides whether a null is allowed
 if not hasattr(pa.Check, "finite"):
     extensions.register_check_method(finite, statistics=[], supported_types=pd.Series)
 

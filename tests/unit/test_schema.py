@@ -119,3 +119,15 @@ def test_docs_tables_md_is_generated_from_the_schema():
     assert doc.read_text() == schema.markdown(), "docs/tables.md is stale: run make docs"
     for name in schema.TABLES:
         assert f"### `{name}`" in doc.read_text()
+
+
+def test_the_finite_check_refuses_infinities_and_leaves_nulls_to_the_nullable_flag():
+    import numpy as np
+
+    got = schema.finite(pd.Series([1.5, np.nan, np.inf, -np.inf]))
+    assert got.tolist() == [True, True, False, False]
+    df = schema.example("distinctive_terms", feature=["war", "peace"], rank=[1, 2])
+    assert _error(df.assign(log_odds=[0.5, np.nan]), "distinctive_terms") == (
+        "table distinctive_terms: column log_odds has 1 null value(s); it may not be null")
+    assert _error(df.assign(z=[1.0, np.inf]), "distinctive_terms") == (
+        "table distinctive_terms: column z has 1 value(s) that fail (inf); it must be finite")
