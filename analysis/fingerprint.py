@@ -29,6 +29,7 @@ from functools import cache
 from pathlib import Path
 
 from analysis import config
+from analysis.errors import AnalysisError
 
 __all__ = ["code_files", "code_hash", "data_files", "notebook_code", "notebook_imports", "file_sha256", "files_digest", "digest"]
 
@@ -117,7 +118,11 @@ def _closure(roots: Iterable[str]) -> list[str]:
 
 
 def _declared_data(tree: ast.Module, path: str) -> tuple[str, ...]:
-    """The names a module's top-level ``DATA_FILES = (...)`` lists (``()`` without one)."""
+    """The names a module's top-level ``DATA_FILES = (...)`` lists (``()`` without one).
+
+    Raises:
+        AnalysisError: ``DATA_FILES`` is not a literal tuple (or list) of non-empty strings.
+    """
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
         if not any(isinstance(t, ast.Name) and t.id == _DECLARATION for t in targets) or node.value is None:
@@ -127,8 +132,8 @@ def _declared_data(tree: ast.Module, path: str) -> tuple[str, ...]:
         except (ValueError, TypeError, SyntaxError):
             names = None
         if not isinstance(names, tuple | list) or not all(isinstance(n, str) and n for n in names):
-            raise ValueError(f"{path}:{node.lineno}: {_DECLARATION} must be a literal tuple of file names "
-                             f"relative to analysis/data, e.g. {_DECLARATION} = (\"actors.yaml\",)")
+            raise AnalysisError(f"{path}:{node.lineno}: {_DECLARATION} must be a literal tuple of file names "
+                                f"relative to analysis/data, e.g. {_DECLARATION} = (\"name.yaml\",)")
         return tuple(names)
     return ()
 

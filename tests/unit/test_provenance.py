@@ -66,8 +66,9 @@ def test_changing_a_data_file_changes_only_the_code_of_the_modules_that_load_it(
 
 def test_a_data_file_declaration_must_be_a_literal_tuple_of_names(fake_package):
     (fake_package / "d.py").write_text("import os\nNAME = 'other.yaml'\nDATA_FILES = (NAME,)\n")
-    with pytest.raises(ValueError, match=r"d\.py:3: DATA_FILES must be a literal tuple of file names"):
+    with pytest.raises(AnalysisError, match=r"d\.py:3: DATA_FILES must be a literal tuple of file names") as err:
         fingerprint.code_files(["analysis.d"])
+    assert "\n" not in str(err.value)            # the CLI prints it in one line
 
 
 def _stage_code(p) -> dict[str, dict[str, str]]:
@@ -107,6 +108,60 @@ def test_every_file_of_the_package_data_is_declared_by_a_module_that_loads_it():
     assert declared <= present, "declared but missing: " + ", ".join(sorted(declared - present))
     # the model card is a readable copy of the metadata inside the model file: nothing loads it
     assert present - declared == {"targeted_model.json"}
+
+
+# they name the package data only as default paths, which the stages that read them count as input files
+_NAME_DEFAULT_PATHS = ("analysis/config.py", "analysis/params.py")
+
+
+def _undeclared_data_names() -> dict[str, list[str]]:
+    """Module -> the files of analysis/data its code names but its own DATA_FILES does not list.
+
+    Named: in a string of the code (docstrings are prose and do not count), or through a constant of
+    ``analysis.config`` that points into analysis/data (``config.TARGETED_MODEL_FILE``).
+    """
+    import ast
+    import re
+    from pathlib import PurePath
+
+    data = sorted(str(f.relative_to(config.PACKAGE_DATA_DIR)) for f in config.PACKAGE_DATA_DIR.rglob("*") if f.is_file())
+    constants = {k: str(v.relative_to(config.PACKAGE_DATA_DIR)) for k, v in vars(config).items()
+                 if k.isupper() and isinstance(v, PurePath) and v.is_relative_to(config.PACKAGE_DATA_DIR)
+                 and v != config.PACKAGE_DATA_DIR}
+    found = {}
+    for f in sorted(config.PACKAGE_DIR.rglob("*.py")):
+        rel = str(f.relative_to(config.PROJECT_ROOT))
+        if rel in _NAME_DEFAULT_PATHS or "__pycache__" in f.parts:
+            continue
+        tree = ast.parse(f.read_bytes(), filename=rel)
+        prose = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)}
+        strings = [n.value for n in ast.walk(tree)
+                   if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in prose]
+        named = {name for name in data for text in strings
+                 if re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-]|\.\w)", text)}
+        named |= {constants[n.attr] for n in ast.walk(tree)
+                  if isinstance(n, ast.Attribute) and n.attr in constants
+                  and isinstance(n.value, ast.Name) and n.value.id == "config"}
+        named |= {constants[a.name] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                  and n.module == "analysis.config" for a in n.names if a.name in constants}
+        module = ".".join(PurePath(rel).with_suffix("").parts).removesuffix(".__init__")
+        if missing := sorted(named - set(fingerprint.data_files(module))):
+            found[rel] = missing
+    return found
+
+
+def test_every_module_that_names_a_file_of_the_package_data_declares_it():
+    """A module that opens a file of analysis/data it does not declare drops it from its stages' fingerprints."""
+    assert _undeclared_data_names() == {}, "list these in the module's own DATA_FILES (or stop naming them)"
+
+
+def test_the_package_data_lint_finds_a_name_without_a_declaration(fake_package):
+    (fake_package / "e.py").write_text('"""Reads analysis/data/words.yaml (a docstring is prose)."""\n'
+                                       "PATH = 'data/words.yaml.bak'\n")
+    assert _undeclared_data_names() == {"analysis/d.py": ["other.yaml"]}    # d names other.yaml, declares nothing
+    (fake_package / "d.py").write_text("DATA_FILES = ('other.yaml',)\nDEFAULT = 'analysis/data/other.yaml'\n")
+    (fake_package / "e.py").write_text("from pathlib import Path\nPATH = Path(__file__).parent / 'data' / 'words.yaml'\n")
+    assert _undeclared_data_names() == {"analysis/e.py": ["words.yaml"]}
 
 
 def test_retraining_the_shipped_model_reruns_only_the_stages_that_load_it(tmp_path, monkeypatch):
