@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +54,10 @@ class RunContext:
     stage: str | None = None
     by_hand: bool = False
     records: dict[str, Any] = field(default_factory=dict)
+    # the error IPython last showed (it keeps it in sys.last_value) when this context was made: finish()
+    # refuses to stamp the stage if another one has been shown since
+    _error_before: BaseException | None = field(default_factory=lambda: getattr(sys, "last_value", None),
+                                                init=False, repr=False, compare=False)
 
     @property
     def tables(self) -> Path:
@@ -134,9 +139,24 @@ class RunContext:
         Until then the stage's record says that it started and has not finished, and the stages after it,
         ``verify`` and the runner's reuse refuse it: a cell that fails halfway leaves tables that look
         complete. Run by the runner, the time goes into the stage's log, which the runner's record takes.
+
+        What the stamp proves is that the last cell ran after :func:`notebook_setup` and that no cell
+        raised an error in between (IPython keeps the last error it showed in ``sys.last_value``; any
+        error shown since setup, even in a cell later fixed and run again, refuses the stamp). It does not
+        prove that every cell in between ran: running the setup cell and then only the last one, skipping
+        the cells that write, would stamp the stage.
+
+        Raises:
+            StageError: a cell raised an error after the notebook's setup: the stage stays unfinished
+                until the notebook runs again from its first cell to its last.
         """
         if self.stage is None:
             return
+        shown = getattr(sys, "last_value", None)
+        if shown is not None and shown is not self._error_before:
+            raise StageError(f"stage '{self.stage}' is not marked finished: a cell raised "
+                             f"{type(shown).__name__} after the notebook's setup; run "
+                             f"notebooks/{config.STAGES[self.stage]} again from its first cell to its last")
         now = datetime.now(UTC).isoformat(timespec="seconds")
         rec = self._read_log(self.stage)
         rec["finished"] = now
@@ -162,9 +182,8 @@ def _check_upstream(folder: Path, stage: str, manifest: dict[str, Any]) -> dict[
         if not rec or "outputs" not in rec:
             raise StageError(f"stage '{stage}' needs the tables of stage '{u}', which {folder} does not "
                              f"have: {run_first}")
-        if not provenance.is_finished(rec):
-            raise StageError(f"stage '{stage}' needs stage '{u}', but notebooks/{config.STAGES[u]} did not finish "
-                             f"(it stopped at an error, or is still running): run it again, to its last cell "
+        if why := provenance.unfinished_reason(rec, f"notebooks/{config.STAGES[u]}"):
+            raise StageError(f"stage '{stage}' needs stage '{u}', but {why}: run it again, to its last cell "
                              f"(it writes into {folder})")
         if why := provenance.outputs_changed(folder, rec["outputs"]):
             raise StageError(f"stage '{stage}' needs stage '{u}', but its {why}: {run_first}")

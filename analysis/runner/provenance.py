@@ -43,8 +43,8 @@ from analysis.fingerprint import (
 from analysis.params import Params
 
 __all__ = ["MANIFEST", "TRACKED_PACKAGES", "RUNNER_MARK", "corpus_fingerprint", "git_commit", "versions",
-           "stage_inputs", "is_finished", "stale_reason", "outputs_changed", "read_manifest", "write_manifest",
-           "update_manifest", "recorded_tables", "recorded_figures"]
+           "stage_inputs", "is_finished", "unfinished_reason", "stale_reason", "outputs_changed", "read_manifest",
+           "write_manifest", "update_manifest", "recorded_tables", "recorded_figures"]
 
 MANIFEST = "manifest.json"
 # A file in a folder the runner is writing (its staging folder): notebooks run there are not recorded
@@ -177,14 +177,35 @@ def is_finished(record: dict[str, Any]) -> bool:
     return record.get("origin") != "notebook"
 
 
+def unfinished_reason(record: dict[str, Any], notebook: str = "its notebook") -> str | None:
+    """Why ``record`` cannot be taken for a stage whose ``notebook`` ran to its last cell, or None when it can.
+
+    The one wording of that reason, for ``verify``, the runner's progress line and the notebooks that
+    need the stage; ``notebook`` names it in the sentence (``"notebooks/01_corpus.ipynb"``).
+
+    >>> unfinished_reason({"origin": "notebook", "finished": None}, "notebooks/01_corpus.ipynb")
+    'notebooks/01_corpus.ipynb did not run to its last cell (it stopped at an error, was interrupted, or is still running)'
+    >>> unfinished_reason({"origin": "notebook"})
+    'there is no record that its notebook ran to its last cell (it was run by hand with a version that did not record it)'
+    >>> unfinished_reason({"origin": "run"}) is None
+    True
+    """
+    if is_finished(record):
+        return None
+    if "finished" in record:
+        return f"{notebook} did not run to its last cell (it stopped at an error, was interrupted, or is still running)"
+    return (f"there is no record that {notebook} ran to its last cell (it was run by hand with a version that did "
+            "not record it)")
+
+
 def stale_reason(folder: Path, record: dict[str, Any] | None, inputs: dict[str, Any]) -> str | None:
     """Why the recorded stage ``record`` of ``folder`` cannot be reused with ``inputs``, or None if it can."""
     if not record:
         return "not run yet"
     if "outputs" not in record:
         return "its record has no hashes of what it wrote (made by an older version)"
-    if not is_finished(record):
-        return "last written from a notebook that did not finish (it stopped at an error, or is still running)"
+    if why := unfinished_reason(record, "the notebook that last wrote it"):
+        return why
     if record.get("fingerprint") != digest(inputs):
         why = _inputs_reason(record.get("inputs") or {}, inputs)
         return f"last written from a notebook; {why}" if record.get("origin") == "notebook" else why

@@ -95,9 +95,8 @@ def verify_run(run_dir: Path) -> list[str]:
     if not stages or any("outputs" not in r for r in stages.values()):
         raise StageError(f"{mpath} records no hashes of what its stages wrote (made by an older version); "
                          "run it again (make report) to verify it")
-    problems = [f"stage {stage}: its notebook did not finish (it stopped at an error, or is still running); "
-                f"run notebooks/{config.STAGES[stage]} again, to its last cell"
-                for stage, rec in stages.items() if not provenance.is_finished(rec)]
+    problems = [f"stage {stage}: {why}; run notebooks/{config.STAGES[stage]} again, to its last cell"
+                for stage, rec in stages.items() if (why := provenance.unfinished_reason(rec))]
     recorded = set()
     for stage, rec in stages.items():
         for rel, sha in sorted(rec["outputs"].items()):

@@ -45,8 +45,8 @@ def test_verify_says_what_it_checked_or_names_each_problem(monkeypatch, capsys, 
     # the notebook stopped before its last cell (run.finish())
     assert main(["verify", str(run.dir)]) == 1
     assert capsys.readouterr().out.splitlines() == [
-        "stage corpus: its notebook did not finish (it stopped at an error, or is still running); run "
-        "notebooks/01_corpus.ipynb again, to its last cell", f"verify: 1 problem(s) in {run.dir}"]
+        "stage corpus: its notebook did not run to its last cell (it stopped at an error, was interrupted, or is "
+        "still running); run notebooks/01_corpus.ipynb again, to its last cell", f"verify: 1 problem(s) in {run.dir}"]
     run.finish()
     assert main(["verify", str(run.dir)]) == 0
     assert capsys.readouterr().out == (

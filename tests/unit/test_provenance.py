@@ -12,7 +12,7 @@ from analysis import config, fingerprint, schema
 from analysis.errors import AnalysisError, StageError
 from analysis.params import load_params
 from analysis.runner import provenance
-from analysis.runner.context import RunContext, notebook_setup
+from analysis.runner.context import RunContext, _check_upstream, notebook_setup
 from analysis.runner.verify import verify_run
 
 
@@ -367,13 +367,15 @@ def test_a_notebook_that_stops_halfway_in_lab_leaves_a_stage_nothing_accepts(tmp
     _, run = notebook_setup("corpus", "", "")
     run.write_table(schema.example("documents", doc_id=["a"]), "documents")
     # ... a later cell raises: run.finish() is never reached
-    assert verify_run(run.dir) == ["stage corpus: its notebook did not finish (it stopped at an error, or is "
-                                   "still running); run notebooks/01_corpus.ipynb again, to its last cell"]
+    assert verify_run(run.dir) == ["stage corpus: its notebook did not run to its last cell (it stopped at an error, "
+                                   "was interrupted, or is still running); run notebooks/01_corpus.ipynb again, "
+                                   "to its last cell"]
     with pytest.raises(StageError) as err:
         notebook_setup("topics", "", "")
     msg = str(err.value)
-    assert msg == (f"stage 'topics' needs stage 'corpus', but notebooks/01_corpus.ipynb did not finish (it stopped "
-                   f"at an error, or is still running): run it again, to its last cell (it writes into {run.dir})")
+    assert msg == (f"stage 'topics' needs stage 'corpus', but notebooks/01_corpus.ipynb did not run to its last "
+                   f"cell (it stopped at an error, was interrupted, or is still running): run it again, to its last "
+                   f"cell (it writes into {run.dir})")
     run.finish()
     assert verify_run(run.dir) == []
     notebook_setup("topics", "", "")                       # accepted now
@@ -389,11 +391,14 @@ def test_what_a_record_without_the_finished_mark_means(tmp_path):
     inputs = provenance.stage_inputs(p, "corpus", "c", {})
     rec = {"fingerprint": fingerprint.digest(inputs), "inputs": inputs,
            "outputs": _record(tmp_path, "tables/documents.csv", "doc_id\na\n")}
-    unfinished = "last written from a notebook that did not finish (it stopped at an error, or is still running)"
+    unfinished = ("the notebook that last wrote it did not run to its last cell (it stopped at an error, was "
+                  "interrupted, or is still running)")
+    unrecorded = ("there is no record that the notebook that last wrote it ran to its last cell (it was run by hand "
+                  "with a version that did not record it)")
     assert provenance.is_finished(rec) and provenance.is_finished({**rec, "origin": "run"})
     assert provenance.stale_reason(tmp_path, {**rec, "origin": "run"}, inputs) is None
     assert not provenance.is_finished({**rec, "origin": "notebook"})
-    assert provenance.stale_reason(tmp_path, {**rec, "origin": "notebook"}, inputs) == unfinished
+    assert provenance.stale_reason(tmp_path, {**rec, "origin": "notebook"}, inputs) == unrecorded
     assert provenance.stale_reason(tmp_path, {**rec, "origin": "notebook", "finished": "2025-01-01T00:00:00+00:00"},
                                    inputs) is None
     assert provenance.stale_reason(tmp_path, {**rec, "origin": "run", "finished": None}, inputs) == unfinished
@@ -405,8 +410,36 @@ def test_verify_keeps_passing_a_runner_folder_older_than_the_mark_but_not_a_hand
     m = json.loads((run / "manifest.json").read_text())
     m["stages"]["topics"]["origin"] = "notebook"
     provenance.write_manifest(run, m)
-    assert verify_run(run) == ["stage topics: its notebook did not finish (it stopped at an error, or is still "
-                               "running); run notebooks/02_topics.ipynb again, to its last cell"]
+    assert verify_run(run) == ["stage topics: there is no record that its notebook ran to its last cell (it was run "
+                               "by hand with a version that did not record it); run notebooks/02_topics.ipynb "
+                               "again, to its last cell"]
+    # the next notebook run by hand says the same of the stage it needs
+    with pytest.raises(StageError, match=r"needs stage 'topics', but there is no record that "
+                                         r"notebooks/02_topics\.ipynb ran to its last cell \(it was run by hand"):
+        _check_upstream(run, "summary", m)
+
+
+def test_finish_refuses_to_stamp_a_stage_after_a_cell_raised(tmp_path, monkeypatch):
+    """IPython keeps the last error it showed in sys.last_value: one shown after setup refuses the stamp."""
+    import sys
+
+    monkeypatch.setenv("ANALYSIS_OUTPUTS_DIR", str(tmp_path))
+    monkeypatch.setattr(sys, "last_value", KeyError("an error shown before the notebook's setup"), raising=False)
+    _, run = notebook_setup("corpus", "", "")
+    run.write_table(schema.example("documents", doc_id=["a"]), "documents")
+    run.finish()                                   # an error from before setup does not count
+    assert verify_run(run.dir) == []
+
+    _, run = notebook_setup("corpus", "", "")
+    run.write_table(schema.example("documents", doc_id=["a"]), "documents")
+    monkeypatch.setattr(sys, "last_value", ValueError("a cell failed"))      # ... then only the last cell runs
+    with pytest.raises(StageError) as err:
+        run.finish()
+    assert str(err.value) == ("stage 'corpus' is not marked finished: a cell raised ValueError after the notebook's "
+                              "setup; run notebooks/01_corpus.ipynb again from its first cell to its last")
+    assert json.loads((run.dir / "manifest.json").read_text())["stages"]["corpus"]["finished"] is None
+    assert "finished" not in json.loads((run.dir / "logs" / "stage-corpus.json").read_text())
+    assert verify_run(run.dir)[0].startswith("stage corpus: its notebook did not run to its last cell")
 
 
 def test_every_notebook_ends_by_finishing_its_stage():
@@ -461,9 +494,9 @@ def test_the_runner_stamps_its_records_finished_and_never_reuses_an_unfinished_o
     inputs, reasons = pipeline._plan(p, list(config.STAGES), m["stages"]["corpus"]["inputs"]["corpus"], m, out,
                                      False, None)
     assert inputs["corpus"] == m["stages"]["corpus"]["inputs"]
-    assert reasons["corpus"].startswith("last written from a notebook that did not finish")
+    assert reasons["corpus"].startswith("the notebook that last wrote it did not run to its last cell")
     assert reasons["topics"] == "upstream stage corpus runs again"
     lines.clear()
     pipeline.run_pipeline(p, out, until="corpus", log=lines.append)
-    assert lines[0].startswith("[corpus] runs: last written from a notebook that did not finish")
+    assert lines[0].startswith("[corpus] runs: the notebook that last wrote it did not run to its last cell")
     assert provenance.read_manifest(out)["stages"]["corpus"]["finished"]
