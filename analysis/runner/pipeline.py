@@ -162,6 +162,7 @@ def run_pipeline(params: Params, out_dir: Path | None = None, until: str | None 
         try:
             ran = run_stages(todo, run_one, params.compute.stages_in_parallel(), log,
                              summary=lambda stage: _stage_summary(staging, stage),
+                             note=lambda stage: _stage_note(staging, params, stage),
                              abort=kernels.stop, prepare=kernels.prestart)
         except AnalysisError as exc:
             raise type(exc)(f"{exc} -- previous outputs in {target} are untouched; partial outputs "
@@ -222,6 +223,36 @@ def _stage_summary(run_dir: Path, stage: str) -> str:
     """The one-line summary a stage recorded (what its notebook prints first), or ''."""
     path = run_dir / "logs" / f"stage-{stage}.json"
     return str(json.loads(path.read_text()).get("summary", "")) if path.exists() else ""
+
+
+# From this many actor mentions up, a run that scores them with the targeted model in float32 on the
+# CPU says so as the sentiment stage starts: without a faster precision it is the longest stage.
+LONG_TARGETED_PASS = 5_000
+
+
+def _stage_note(run_dir: Path, params: Params, stage: str) -> str:
+    """What a researcher should know as ``stage`` starts, or ''.
+
+    For the sentiment stage on the CPU in float32 with many mentions: the targeted model reads every
+    mention (those already in the cache excepted), and on CPUs without native bfloat16 that dominates the
+    run (about 130 mentions/s on 2 AVX2 cores, bench/README.md).
+    """
+    if stage != "sentiment" or params.sentiment.targeted_method != "model":
+        return ""
+    mentions = run_dir / "tables" / "actor_mentions.parquet"
+    corpus_log = run_dir / "logs" / "stage-corpus.json"
+    if not mentions.exists() or not corpus_log.exists():
+        return ""
+    import pyarrow.parquet as pq
+
+    n = pq.ParquetFile(mentions).metadata.num_rows
+    minilm = json.loads(corpus_log.read_text()).get("models", {}).get("minilm", {})
+    on_cpu = " on cpu " in f" {minilm.get('setup', '')} "
+    if n < LONG_TARGETED_PASS or not on_cpu or minilm.get("precision", {}).get("used") != "float32":
+        return ""
+    return (f"the targeted model reads {n:,} mentions in float32 on this CPU (those cached from an earlier "
+            "run excepted): the longest stage where there is no native bfloat16; "
+            "`--set sentiment.targeted_method=clause` takes seconds, at lower accuracy (docs/sentiment.md)")
 
 
 def _manifest(params, staging, corpus_path, corpus_sha, inputs, reasons, previous, durations,

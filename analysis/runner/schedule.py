@@ -10,7 +10,8 @@ __all__ = ["run_stages"]
 
 
 def run_stages(todo: list[str], run_one, at_once: int, log, summary=lambda stage: "",
-                abort=lambda stages, attempt: None, prepare=lambda stages: None) -> dict[str, float]:
+               abort=lambda stages, attempt: None, prepare=lambda stages: None,
+               note=lambda stage: "") -> dict[str, float]:
     """Run the stages ``todo`` with ``run_one(stage) -> seconds``, each once its upstream stages are done.
 
     A stage starts as soon as none of its upstream stages (``config.UPSTREAM``) is still to run, at most
@@ -20,7 +21,8 @@ def run_stages(todo: list[str], run_one, at_once: int, log, summary=lambda stage
     stage starts and the ones running are stopped (``abort``), then the first failure is raised. Each time stages start, ``prepare(stages)`` is called
     with the stages still to run whose upstream stages have all started: the next to start, whose
     kernels can be readied meanwhile. Progress lines go to
-    ``log`` from this thread only, with ``summary(stage)`` after each stage that finished. Interrupted
+    ``log`` from this thread only, with ``note(stage)`` (when not empty) as a stage starts and
+    ``summary(stage)`` after each stage that finished. Interrupted
     here (Ctrl-C), it calls ``abort(running stages, attempt)`` every 2 s until their threads end,
     and re-raises.
 
@@ -58,6 +60,8 @@ def run_stages(todo: list[str], run_one, at_once: int, log, summary=lambda stage
             for stage in [s for s in pending if not busy & set(config.UPSTREAM[s])][:max(0, at_once - len(threads))]:
                 pending.remove(stage)
                 log(f"[{stage}] running {config.STAGES[stage]} ...")
+                if line := note(stage):
+                    log(f"[{stage}] {line}")
                 threads[stage] = threading.Thread(target=work, args=(stage,), name=f"stage-{stage}")
                 threads[stage].start()
                 started.add(stage)

@@ -175,3 +175,40 @@ def test_the_next_stages_are_prepared_when_their_upstream_stages_start():
     _run_stages(["sentiment", "summary"], rec2, 2, lambda m: None, prepare=prepared2.append)
     assert prepared2[0] == ["summary"] and "start summary" in rec2.events
 
+
+
+def test_a_stage_note_is_logged_as_the_stage_starts():
+    rec, lines = Recorder(at_once=1), []
+    _run_stages(ALL, rec, 1, lines.append, prepare=rec.prepare,
+                note=lambda s: "heads-up" if s == "sentiment" else "")
+    at = lines.index("[sentiment] running 04_sentiment.ipynb ...")
+    assert lines[at + 1] == "[sentiment] heads-up"
+    assert sum(line.endswith("heads-up") for line in lines) == 1
+
+
+@pytest.mark.parametrize(("mentions", "setup", "used", "method", "expected"), [
+    (6_000, "MiniLM on cpu in float32", "float32", "model", True),
+    (4_000, "MiniLM on cpu in float32", "float32", "model", False),      # few mentions: quick anyway
+    (6_000, "MiniLM on cpu in bfloat16", "bfloat16", "model", False),    # the faster precision is used
+    (6_000, "MiniLM on cuda in float16", "float16", "model", False),
+    (6_000, "MiniLM on cpu in float32", "float32", "clause", False),     # no targeted model
+])
+def test_the_sentiment_stage_warns_of_a_long_float32_targeted_pass(tmp_path, mentions, setup, used, method,
+                                                                   expected):
+    import json
+
+    import pandas as pd
+
+    from analysis.runner.pipeline import _stage_note
+
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "logs").mkdir()
+    pd.DataFrame({"doc_id": ["d"] * mentions}).to_parquet(tmp_path / "tables" / "actor_mentions.parquet")
+    (tmp_path / "logs" / "stage-corpus.json").write_text(json.dumps(
+        {"models": {"minilm": {"setup": setup, "precision": {"requested": "auto", "used": used}}}}))
+    params = Params.model_validate({"sentiment": {"targeted_method": method}})
+    note = _stage_note(tmp_path, params, "sentiment")
+    assert bool(note) is expected
+    if expected:
+        assert f"{mentions:,} mentions in float32" in note and "targeted_method=clause" in note
+    assert _stage_note(tmp_path, params, "topics") == ""
