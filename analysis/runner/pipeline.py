@@ -45,6 +45,15 @@ class _Lock:
         self.path = target.parent / f".{target.name}.lock"
         self._fd: int | None = None
 
+    def _names(self, fd: int) -> bool:
+        """Whether the lock file's name still leads to the file open as ``fd``."""
+        try:
+            named = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        held = os.fstat(fd)
+        return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
     def __enter__(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
@@ -58,12 +67,7 @@ class _Lock:
                 raise RunLockedError(
                     f"another run{pid} is writing {self.target}; wait for it to finish, or choose another "
                     f"--out / run_name (lock file: {self.path})") from None
-            try:
-                ours = os.stat(self.path)
-            except FileNotFoundError:
-                ours = None
-            held = os.fstat(fd)
-            if ours is not None and (ours.st_dev, ours.st_ino) == (held.st_dev, held.st_ino):
+            if self._names(fd):
                 break
             os.close(fd)          # released and removed by its holder after we opened it
         os.ftruncate(fd, 0)
@@ -75,12 +79,7 @@ class _Lock:
         # Removed before the flock goes (see the class docstring), and only while the name still leads to
         # the file we hold: if it was deleted while held (``make clean``) and another run has since made
         # and locked a new one, that file is the other run's lock and stays.
-        held = os.fstat(self._fd)
-        try:
-            named = os.stat(self.path)
-        except FileNotFoundError:
-            named = None
-        if named is not None and (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino):
+        if self._names(self._fd):
             self.path.unlink(missing_ok=True)
         os.close(self._fd)
         self._fd = None
